@@ -1,0 +1,254 @@
+//! Wiring only: builds the pipeline and its outputs from config, runs a source through them
+//! ([`replay`] for JSONL, [`run`] for Kafka, [`baseline`] to build reference profiles), and
+//! owns the ordered shutdown. No detection logic lives here.
+
+pub mod baseline;
+pub mod replay;
+pub mod run;
+
+use crate::act::kafka::KafkaSink;
+use crate::act::policy::{Decision, RollbackCommand};
+use crate::act::sink::{LineSink, SinkError};
+use crate::act::{DeadLetter, Origin};
+use crate::alert::state::AlertEvent;
+use crate::config::Config;
+use crate::detect::profile::ReferenceProfile;
+use crate::pipeline::Effects;
+use crate::state::{CommandLog, StateError};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The format tag of baseline files.
+pub const BASELINE_FORMAT: &str = "vigil-baseline/1";
+
+/// A baseline file: reference profiles by model, built by `vigil baseline`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaselineFile {
+    /// [`BASELINE_FORMAT`].
+    pub format: String,
+    /// Profiles by model name.
+    pub models: BTreeMap<String, ReferenceProfile>,
+}
+
+/// Loads every baseline file the config names: `[defaults] baseline` applies to every model
+/// it contains, `[models.X] baseline` to X.
+pub fn load_baselines(config: &Config) -> anyhow::Result<BTreeMap<String, ReferenceProfile>> {
+    let mut out = BTreeMap::new();
+    let read = |p: &Path| -> anyhow::Result<BaselineFile> {
+        let bytes = std::fs::read(p).with_context(|| format!("reading baseline {}", p.display()))?;
+        let file: BaselineFile = serde_json::from_slice(&bytes)
+            .with_context(|| format!("parsing baseline {}", p.display()))?;
+        anyhow::ensure!(
+            file.format == BASELINE_FORMAT,
+            "baseline {} has format {:?}, expected {BASELINE_FORMAT:?}",
+            p.display(),
+            file.format
+        );
+        Ok(file)
+    };
+    if let Some(p) = &config.defaults.baseline {
+        out.extend(read(p)?.models);
+    }
+    for (name, m) in &config.models {
+        if let Some(p) = &m.baseline {
+            let mut file = read(p)?;
+            let profile = file.models.remove(name).with_context(|| {
+                format!("baseline {} has no profile for model {name:?}", p.display())
+            })?;
+            out.insert(name.clone(), profile);
+        }
+    }
+    Ok(out)
+}
+
+/// Topics of the Kafka outputs.
+#[derive(Debug, Clone, Default)]
+pub struct KafkaTopics {
+    /// Alert transitions.
+    pub alerts: Option<String>,
+    /// Rollback commands.
+    pub commands: Option<String>,
+    /// Dead letters.
+    pub dead_letter: Option<String>,
+}
+
+/// How alerts and commands are shown on a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// JSON lines (machine-readable).
+    Json,
+    /// One readable line each (the demo).
+    Human,
+}
+
+/// Counts for the end-of-run summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Records processed.
+    pub records: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Windows evaluated.
+    pub windows: u64,
+    /// Alert transitions by state.
+    pub alerts: BTreeMap<String, u64>,
+    /// Rollback commands issued (new, not deduplicated ones).
+    pub commands: Vec<RollbackCommand>,
+}
+
+/// Where the effects of records go.
+#[derive(Default)]
+pub struct Outputs {
+    /// Alert transitions as lines.
+    pub alerts: Option<LineSink>,
+    /// How `alerts` and `commands` lines look.
+    pub display: Option<Display>,
+    /// Rollback commands as lines.
+    pub commands: Option<LineSink>,
+    /// Window reports as lines.
+    pub scores: Option<LineSink>,
+    /// Dead letters as lines.
+    pub dead_letter: Option<LineSink>,
+    /// Kafka producer and topics.
+    pub kafka: Option<(KafkaSink, KafkaTopics)>,
+    /// Durable command log (deduplicates across restarts).
+    pub command_log: Option<CommandLog>,
+    /// Running counts.
+    pub summary: Summary,
+}
+
+/// Shipping failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    /// A sink failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The command log failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn human_alert(a: &AlertEvent) -> String {
+    format!(
+        "[{}] ALERT {:<8} {:<8} {} {}/{}: {}",
+        a.at,
+        a.state.to_uppercase(),
+        a.severity,
+        a.rule,
+        a.model,
+        a.version,
+        a.summary
+    )
+}
+
+fn human_command(c: &RollbackCommand) -> String {
+    format!(
+        "[{}] ROLLBACK {}{} {} -> {} ({}), incident {}, key {}",
+        c.issued_at,
+        if c.dry_run { "(dry run) " } else { "" },
+        c.model,
+        c.from_version,
+        c.to_version,
+        c.reason,
+        c.incident,
+        c.idempotency_key
+    )
+}
+
+impl Outputs {
+    /// Ships everything one record caused. `payload` and `origin` describe the record for
+    /// the dead-letter sink.
+    pub fn ship(&mut self, fx: &Effects, origin: Origin<'_>, payload: &[u8]) -> Result<(), ShipError> {
+        self.summary.records += 1;
+        if fx.is_quiet() {
+            return Ok(());
+        }
+        if let Some(r) = &fx.rejection {
+            self.summary.rejected += 1;
+            let dl = DeadLetter::new(r, origin, payload);
+            if let Some(s) = &mut self.dead_letter {
+                s.write(&dl)?;
+            }
+            if let Some((k, t)) = &mut self.kafka {
+                if let Some(topic) = &t.dead_letter {
+                    k.send_json(topic, dl.reason, &dl)?;
+                }
+            }
+        }
+        for r in &fx.reports {
+            self.summary.windows += 1;
+            if let Some(s) = &mut self.scores {
+                s.write(r)?;
+            }
+        }
+        for a in &fx.alerts {
+            *self.summary.alerts.entry(a.state.to_string()).or_default() += 1;
+            if let Some(s) = &mut self.alerts {
+                match self.display {
+                    Some(Display::Human) => s.write_line(&human_alert(a))?,
+                    _ => s.write(a)?,
+                }
+            }
+            if let Some((k, t)) = &mut self.kafka {
+                if let Some(topic) = &t.alerts {
+                    k.send_json(topic, &a.fingerprint, a)?;
+                }
+            }
+        }
+        for d in &fx.decisions {
+            match d {
+                Decision::Issue(cmd) => self.command(cmd)?,
+                Decision::Suppressed {
+                    model,
+                    version,
+                    rule,
+                    reason,
+                } => tracing::debug!(%model, %version, %rule, reason = reason.as_str(), "rollback held back"),
+            }
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, cmd: &RollbackCommand) -> Result<(), ShipError> {
+        // Persist first: a command that is in the log is never issued again, even if the
+        // records that caused it are replayed after a crash.
+        if let Some(log) = &mut self.command_log {
+            if !log.append(cmd)? {
+                tracing::info!(key = %cmd.idempotency_key, "rollback already issued; not repeated");
+                return Ok(());
+            }
+        }
+        tracing::warn!(model = %cmd.model, from = %cmd.from_version, to = %cmd.to_version, dry_run = cmd.dry_run, "rollback command issued");
+        self.summary.commands.push(cmd.clone());
+        if let Some(s) = &mut self.commands {
+            match self.display {
+                Some(Display::Human) => s.write_line(&human_command(cmd))?,
+                _ => s.write(cmd)?,
+            }
+        }
+        if let Some((k, t)) = &mut self.kafka {
+            if let Some(topic) = &t.commands {
+                k.send_json(topic, &cmd.model, cmd)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the line sinks (Kafka deliveries are awaited separately).
+    pub fn flush_lines(&mut self) -> Result<(), SinkError> {
+        for s in [
+            &mut self.alerts,
+            &mut self.commands,
+            &mut self.scores,
+            &mut self.dead_letter,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            s.flush()?;
+        }
+        Ok(())
+    }
+}

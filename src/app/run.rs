@@ -1,0 +1,209 @@
+//! `vigil run`: the daemon. Consumes Kafka, runs the pipeline, ships effects, and every
+//! `commit_interval` checkpoints: wait for every produced message to be acknowledged,
+//! snapshot the state, then commit the offsets the snapshot covers.
+//!
+//! Shutdown order (on cancellation): stop fetching; the record in hand is finished; flush
+//! alert, command and dead-letter deliveries; snapshot state; commit offsets; leave the
+//! group; then the caller stops HTTP. A deadline bounds the whole drain.
+
+use super::{load_baselines, Display, KafkaTopics, Outputs, Summary};
+use crate::act::kafka::KafkaSink;
+use crate::act::sink::LineSink;
+use crate::act::Origin;
+use crate::config::Config;
+use crate::pipeline::{Effects, Pipeline, PipelineState};
+use crate::source::kafka::{consumer, Consumer};
+use crate::state::{Offsets, StateDir};
+use crate::telemetry::{serve, Shared};
+use anyhow::Context;
+use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How `run` presents itself.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Alert transitions and commands on stdout, as JSON lines or readable lines.
+    pub stdout: Option<Display>,
+    /// Upper bound on the shutdown drain.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            stdout: Some(Display::Json),
+            shutdown_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves HTTP on the configured address and runs the daemon until `stop` is cancelled;
+/// HTTP stops last. `on_listen` is told the bound address.
+pub async fn serve_and_run(
+    config: Arc<Config>,
+    opts: RunOptions,
+    stop: CancellationToken,
+    on_listen: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<Summary> {
+    let shared = Shared::new()?;
+    let http_stop = CancellationToken::new();
+    let (addr, server) = serve(config.listen, shared.clone(), http_stop.clone())
+        .await
+        .with_context(|| format!("binding http.listen {}", config.listen))?;
+    on_listen(addr);
+    let http = tokio::spawn(server);
+    let result = run(config, shared.clone(), stop, opts).await;
+    http_stop.cancel();
+    if let Ok(Err(e)) = http.await {
+        tracing::warn!(error = %e, "http server");
+    }
+    shared.metrics.shutdown();
+    result
+}
+
+/// Runs the Kafka daemon until `stop` is cancelled, then drains in order.
+pub async fn run(
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    opts: RunOptions,
+) -> anyhow::Result<Summary> {
+    let kcfg = config
+        .kafka
+        .clone()
+        .context("`vigil run` needs a [kafka] section in the config")?;
+    let baselines = load_baselines(&config)?;
+    let state_dir = config.state_dir.as_deref().map(StateDir::open).transpose()?;
+    let snapshot = match &state_dir {
+        Some(d) => d.load_snapshot()?,
+        None => None,
+    };
+    let (state, mut offsets) = match snapshot {
+        Some(s) => {
+            tracing::info!(records = s.pipeline.records, "resuming from snapshot");
+            (s.pipeline, s.offsets)
+        }
+        None => (PipelineState::default(), Offsets::new()),
+    };
+    let mut pipeline = Pipeline::with_state(config.clone(), state, baselines);
+    let mut out = Outputs {
+        alerts: opts.stdout.map(|_| LineSink::stdout()),
+        commands: opts.stdout.map(|_| LineSink::stdout()),
+        display: opts.stdout,
+        kafka: Some((
+            KafkaSink::new(&kcfg.brokers, &kcfg.properties)?,
+            KafkaTopics {
+                alerts: kcfg.alerts_topic.clone(),
+                commands: kcfg.commands_topic.clone(),
+                dead_letter: kcfg.dead_letter_topic.clone(),
+            },
+        )),
+        ..Default::default()
+    };
+    if let Some(d) = &state_dir {
+        let log = d.commands()?;
+        pipeline.seed_issued(log.keys().cloned());
+        out.command_log = Some(log);
+    }
+    shared.set_alerts(pipeline.active_alerts());
+    let consumer = consumer(&kcfg, shared.clone()).context("creating the Kafka consumer")?;
+    tracing::info!(brokers = %kcfg.brokers, group = %kcfg.group_id, "consuming");
+
+    let mut fx = Effects::default();
+    let mut dirty = false;
+    let mut tick = tokio::time::interval(kcfg.commit_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {
+                if dirty {
+                    checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, CommitMode::Async).await?;
+                    dirty = false;
+                }
+            }
+            msg = consumer.recv() => {
+                let msg = match msg {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consume error");
+                        continue;
+                    }
+                };
+                let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
+                // Records the restored snapshot already covers were processed before the
+                // restart; their offsets may not have been committed.
+                let covered = offsets.get(topic).and_then(|p| p.get(&partition)).is_some_and(|&n| offset < n);
+                if !covered {
+                    let payload = msg.payload().unwrap_or(&[]);
+                    let hint = kcfg.topics.get(topic).copied();
+                    pipeline.process(payload, hint, &mut fx);
+                    shared.metrics.observe(&fx);
+                    if !fx.alerts.is_empty() {
+                        shared.set_alerts(pipeline.active_alerts());
+                    }
+                    out.ship(&fx, Origin::Kafka { topic, partition, offset }, payload)?;
+                }
+                offsets.entry(topic.to_string()).or_default().insert(partition, offset + 1);
+                dirty = true;
+                shared.handled.send_modify(|n| *n += 1);
+                if !fx.decisions.is_empty() {
+                    // A rollback should not wait for the next tick.
+                    checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, CommitMode::Async).await?;
+                    dirty = false;
+                }
+            }
+        }
+    }
+    tracing::info!("draining: flushing effects, snapshotting state, committing offsets");
+    let drain = checkpoint(
+        &consumer,
+        &pipeline,
+        &mut out,
+        state_dir.as_ref(),
+        &offsets,
+        CommitMode::Sync,
+    );
+    tokio::time::timeout(opts.shutdown_deadline, drain)
+        .await
+        .context("shutdown deadline passed before the drain finished")??;
+    consumer.unsubscribe();
+    Ok(out.summary)
+}
+
+/// Publishes, persists, commits, in that order.
+async fn checkpoint(
+    consumer: &Consumer,
+    pipeline: &Pipeline,
+    out: &mut Outputs,
+    state_dir: Option<&StateDir>,
+    offsets: &Offsets,
+    mode: CommitMode,
+) -> anyhow::Result<()> {
+    if let Some((k, _)) = &mut out.kafka {
+        k.flush().await.context("publishing effects")?;
+    }
+    out.flush_lines()?;
+    if let Some(d) = state_dir {
+        d.write_snapshot(pipeline.state(), offsets)?;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (topic, parts) in offsets {
+        for (p, o) in parts {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(*o))?;
+        }
+    }
+    if tpl.count() > 0 {
+        if let Err(e) = consumer.commit(&tpl, mode) {
+            // Not fatal: the next checkpoint commits again, and the snapshot's offsets
+            // keep records from being counted twice after a restart.
+            tracing::warn!(error = %e, "offset commit failed");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Configuration: the raw file ([`raw`]) and the validated, typed [`Config`] every stage is
+//! built from. Loading does file I/O only to read the TOML (and, when asked, baseline files);
+//! [`Config::from_toml_str`] does none, which is what `vigil check-config` runs.
+
+pub mod raw;
+mod validate;
+
+use crate::act::policy::RollbackPolicy;
+use crate::alert::rule::Rule;
+use crate::detect::stats::Correction;
+use crate::record::RecordKind;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use validate::ConfigErrors;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Kafka settings; `None` when the file has no `[kafka]` (replay-only configs).
+    pub kafka: Option<KafkaConfig>,
+    /// HTTP listen address for /metrics, /healthz, /readyz, /api/v1/alerts.
+    pub listen: SocketAddr,
+    /// State directory (snapshots, command log); `None` keeps state in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// Bounds that keep memory finite whatever the traffic.
+    pub limits: Limits,
+    /// Settings for models without their own `[models.NAME]` table.
+    pub defaults: ModelConfig,
+    /// Per-model settings (already merged over `defaults`).
+    pub models: BTreeMap<String, ModelConfig>,
+    /// Alert rules (the built-in ones when the file has no `[[rules]]`).
+    pub rules: Vec<Rule>,
+}
+
+/// Kafka source and sinks.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Topic name -> the kind of record it carries.
+    pub topics: BTreeMap<String, RecordKind>,
+    /// Where alert transitions are produced, if anywhere.
+    pub alerts_topic: Option<String>,
+    /// Where rollback commands are produced, if anywhere.
+    pub commands_topic: Option<String>,
+    /// Where rejected records go.
+    pub dead_letter_topic: Option<String>,
+    /// Flush, snapshot and commit cadence (wall clock: it paces I/O, not verdicts).
+    pub commit_interval: Duration,
+    /// librdkafka properties passed through verbatim.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Caps that bound memory. Records beyond a cap are rejected with a reason, never stored.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Models tracked at once (default 100).
+    pub max_models: usize,
+    /// Versions tracked per model at once (default 4); the least recently seen version that
+    /// is not the rollback target is forgotten to make room.
+    pub max_versions_per_model: usize,
+    /// Features per model (default 256); further features are ignored and counted.
+    pub max_features_per_model: usize,
+    /// Distinct categories kept per categorical feature (default 64); the rest pool in
+    /// `__other__`.
+    pub max_categories: usize,
+    /// Largest accepted message in bytes (default 65536).
+    pub max_record_bytes: usize,
+    /// Records whose `ts` lies further than this from the newest event time seen are
+    /// rejected as `bad_timestamp` (default 24h).
+    pub max_timestamp_skew_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_models: 100,
+            max_versions_per_model: 4,
+            max_features_per_model: 256,
+            max_categories: 64,
+            max_record_bytes: 64 * 1024,
+            max_timestamp_skew_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// How a version's stream is cut into windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowSpec {
+    /// Tumbling windows of this many records.
+    Records(NonZeroU64),
+    /// Tumbling event-time windows of this many milliseconds, aligned to the epoch.
+    Duration(NonZeroU64),
+}
+
+/// Monitoring settings of one model.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// Window shape (default 1000 records).
+    pub window: WindowSpec,
+    /// Records that form the reference when no baseline is given (default 2000).
+    pub reference_size: u64,
+    /// Values kept per numeric feature in the reference (default 2000, at most 10000).
+    pub reference_sample_size: usize,
+    /// Values kept per numeric feature per window (default 1000, at most 10000).
+    pub window_sample_size: usize,
+    /// Windows with fewer records are reported but not tested (default 100).
+    pub min_window_records: u64,
+    /// PSI bins (default 10).
+    pub psi_bins: usize,
+    /// False-alarm control across the tests of one window (default Benjamini-Hochberg).
+    pub correction: Correction,
+    /// Baseline profile file, if any.
+    pub baseline: Option<PathBuf>,
+    /// Features not monitored.
+    pub exclude_features: Vec<String>,
+    /// Rollback policy.
+    pub rollback: RollbackPolicy,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            window: WindowSpec::Records(NonZeroU64::new(1000).expect("1000 is non-zero")),
+            reference_size: 2000,
+            reference_sample_size: 2000,
+            window_sample_size: 1000,
+            min_window_records: 100,
+            psi_bins: 10,
+            correction: Correction::BenjaminiHochberg,
+            baseline: None,
+            exclude_features: Vec::new(),
+            rollback: RollbackPolicy::default(),
+        }
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not fit the schema.
+    #[error("{0}")]
+    Parse(String),
+    /// Validation found errors; all of them are listed.
+    #[error("{0}")]
+    Invalid(ConfigErrors),
+}
+
+impl Config {
+    /// The built-in configuration: every model monitored with defaults, built-in rules,
+    /// rollback in dry-run.
+    pub fn builtin() -> Config {
+        Config::from_toml_str("").expect("the empty config is valid")
+    }
+
+    /// Parses and validates a config text. Does no I/O.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        validate::validate(raw).map_err(ConfigError::Invalid)
+    }
+
+    /// Reads and validates a config file. Relative baseline paths are resolved against the
+    /// file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Config::from_toml_str(&text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |m: &mut ModelConfig| {
+            if let Some(b) = &m.baseline {
+                if b.is_relative() {
+                    m.baseline = Some(base.join(b));
+                }
+            }
+        };
+        resolve(&mut config.defaults);
+        config.models.values_mut().for_each(resolve);
+        Ok(config)
+    }
+
+    /// The settings that apply to `model`.
+    pub fn model(&self, model: &str) -> &ModelConfig {
+        self.models.get(model).unwrap_or(&self.defaults)
+    }
+}

@@ -1,0 +1,187 @@
+//! The config file as written: serde types with `deny_unknown_fields`, strings where the user
+//! writes durations and window specs. Nothing here is trusted; [`super::validate`] turns it
+//! into the typed [`super::Config`], collecting every error with its path.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `[kafka]`: only needed by `vigil run`.
+    pub kafka: Option<RawKafka>,
+    /// `[http]`.
+    pub http: RawHttp,
+    /// `[state]`.
+    pub state: RawState,
+    /// `[limits]`.
+    pub limits: RawLimits,
+    /// `[defaults]`: monitoring settings for every model.
+    pub defaults: RawModel,
+    /// `[models.NAME]`: per-model overrides of `[defaults]`.
+    pub models: BTreeMap<String, RawModel>,
+    /// `[[rules]]`: alert rules. Absent means the built-in rules.
+    pub rules: Option<Vec<RawRule>>,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawKafka {
+    /// `bootstrap.servers`.
+    pub brokers: Option<String>,
+    /// Consumer group id.
+    pub group_id: Option<String>,
+    /// Topics to consume, each with the kind of record it carries.
+    pub topics: Vec<RawTopic>,
+    /// Topic for alert transitions (optional).
+    pub alerts_topic: Option<String>,
+    /// Topic for rollback commands (optional; without it commands only go to the log).
+    pub commands_topic: Option<String>,
+    /// Topic for rejected records.
+    pub dead_letter_topic: Option<String>,
+    /// How often effects are flushed, state is snapshotted and offsets are committed.
+    pub commit_interval: Option<String>,
+    /// Any librdkafka property, passed through (security.protocol, sasl.*, ssl.*, ...).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// One `[[kafka.topics]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopic {
+    /// Topic name.
+    pub name: String,
+    /// `inference`, `label` or `metric`.
+    pub kind: String,
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHttp {
+    /// Listen address, default `127.0.0.1:9464`.
+    pub listen: Option<String>,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawState {
+    /// Directory for snapshots and the command log.
+    pub dir: Option<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    /// Models tracked at once.
+    pub max_models: Option<u64>,
+    /// Versions tracked per model at once.
+    pub max_versions_per_model: Option<u64>,
+    /// Features per model (reference and windows).
+    pub max_features_per_model: Option<u64>,
+    /// Distinct categories kept per categorical feature.
+    pub max_categories: Option<u64>,
+    /// Largest accepted message.
+    pub max_record_bytes: Option<u64>,
+    /// How far a record's `ts` may lie from the newest event time seen.
+    pub max_timestamp_skew: Option<String>,
+}
+
+/// Per-model monitoring settings (`[defaults]` and `[models.NAME]`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawModel {
+    /// `"1000 records"` or an event-time duration such as `"5m"`.
+    pub window: Option<String>,
+    /// Records that form the reference when no baseline file is given.
+    pub reference_size: Option<u64>,
+    /// Values kept per feature in the reference.
+    pub reference_sample_size: Option<u64>,
+    /// Values kept per feature in a window.
+    pub window_sample_size: Option<u64>,
+    /// Windows with fewer records are not tested.
+    pub min_window_records: Option<u64>,
+    /// PSI bins.
+    pub psi_bins: Option<u64>,
+    /// `none`, `bonferroni`, `benjamini_hochberg`.
+    pub correction: Option<String>,
+    /// Baseline profile file built by `vigil baseline`.
+    pub baseline: Option<String>,
+    /// Features not to monitor.
+    pub exclude_features: Option<Vec<String>>,
+    /// Rollback policy.
+    pub rollback: Option<RawRollback>,
+}
+
+/// `rollback` table of a model.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRollback {
+    /// Whether rollback commands are issued at all.
+    pub enabled: Option<bool>,
+    /// Commands are marked `dry_run` and the serving layer must not act on them.
+    pub dry_run: Option<bool>,
+    /// Windows an eligible alert must have been firing.
+    pub min_firing_windows: Option<u64>,
+    /// Records each of those windows must hold.
+    pub min_window_records: Option<u64>,
+    /// Consecutive quiet windows before a version is a known-good target.
+    pub healthy_windows: Option<u64>,
+    /// Event-time cooldown per model.
+    pub cooldown: Option<String>,
+    /// Commands per model per event-time hour.
+    pub max_per_hour: Option<u64>,
+}
+
+/// One `[[rules]]` entry.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRule {
+    /// Unique rule name.
+    pub name: String,
+    /// `info`, `warning`, `critical`.
+    pub severity: Option<String>,
+    /// Fixed summary text (else generated from the statistics).
+    pub summary: Option<String>,
+    /// How long the condition must hold: `"3 windows"` or `"10m"`.
+    #[serde(rename = "for")]
+    pub for_: Option<String>,
+    /// Quiet time before a firing alert resolves.
+    pub keep_firing_for: Option<String>,
+    /// Whether this rule may drive a rollback.
+    pub rollback: Option<bool>,
+    /// The firing condition.
+    pub when: Option<RawCondition>,
+    /// Optional looser condition that keeps a firing alert firing (hysteresis).
+    pub resolve_when: Option<RawCondition>,
+}
+
+/// A condition, tagged by `kind`; validated by hand so that every error carries its path.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCondition {
+    /// `feature_drift`, `prediction_drift`, `ops_ratio`, `ops_above`.
+    pub kind: String,
+    /// Adjusted p-value threshold.
+    pub p_below: Option<f64>,
+    /// PSI threshold.
+    pub psi_above: Option<f64>,
+    /// Features that must drift.
+    pub at_least: Option<u64>,
+    /// `reference` or `previous_version`.
+    pub against: Option<String>,
+    /// `error_rate`, `latency_p50`, `latency_p95`, `latency_p99`, `score_mean`.
+    pub signal: Option<String>,
+    /// Ratio to the baseline.
+    pub ratio: Option<f64>,
+    /// Absolute floor for the current value.
+    pub min_value: Option<f64>,
+    /// Significance required for error-rate ratios.
+    pub max_p: Option<f64>,
+    /// Absolute threshold for `ops_above`.
+    pub above: Option<f64>,
+}

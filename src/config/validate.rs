@@ -1,0 +1,499 @@
+//! Raw config -> typed [`Config`]. Every problem is collected with its path
+//! (`models.fraud.window: ...`) and reported together; nothing here does I/O.
+
+use super::raw::{RawCondition, RawConfig, RawModel, RawRollback, RawRule};
+use super::{Config, KafkaConfig, Limits, ModelConfig, WindowSpec};
+use crate::act::policy::RollbackPolicy;
+use crate::alert::rule::{default_rules, Baseline, Condition, Hold, OpsSignal, Rule, Severity};
+use crate::detect::stats::Correction;
+use crate::record::RecordKind;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+/// Largest sample a KS test is given: up to here the p-value is scipy's exact one.
+const MAX_SAMPLE: u64 = 10_000;
+
+/// Every validation error, each with the path of the offending field.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} error(s) in config:", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+struct Errors(Vec<String>);
+
+impl Errors {
+    fn push(&mut self, path: impl fmt::Display, msg: impl fmt::Display) {
+        self.0.push(format!("{path}: {msg}"));
+    }
+}
+
+/// Parses an event-time or wall-clock duration such as `90s`, `5m`, `1h 30m`.
+fn duration(errs: &mut Errors, path: &str, s: &str) -> Option<Duration> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errs.push(path, format!("invalid duration {s:?} ({e}); write e.g. \"30s\", \"5m\""));
+            None
+        }
+    }
+}
+
+/// Parses `"N windows"` / `"1 window"` or a duration.
+fn hold(errs: &mut Errors, path: &str, s: &str) -> Option<Hold> {
+    let t = s.trim();
+    if let Some(n) = t
+        .strip_suffix("windows")
+        .or_else(|| t.strip_suffix("window"))
+    {
+        return match n.trim().parse::<u32>() {
+            Ok(n) => Some(Hold::Windows(n)),
+            Err(_) => {
+                errs.push(path, format!("invalid window count in {s:?}"));
+                None
+            }
+        };
+    }
+    if t == "0" {
+        return Some(Hold::Windows(0));
+    }
+    duration(errs, path, t).map(|d| Hold::Duration(d.as_millis() as i64))
+}
+
+/// Parses `"N records"` or a non-zero duration.
+fn window(errs: &mut Errors, path: &str, s: &str) -> Option<WindowSpec> {
+    let t = s.trim();
+    if let Some(n) = t
+        .strip_suffix("records")
+        .or_else(|| t.strip_suffix("record"))
+    {
+        return match n.trim().parse::<u64>().ok().and_then(NonZeroU64::new) {
+            Some(n) => Some(WindowSpec::Records(n)),
+            None => {
+                errs.push(path, format!("must be a positive record count, got {s:?}"));
+                None
+            }
+        };
+    }
+    let d = duration(errs, path, t)?;
+    match NonZeroU64::new(d.as_millis() as u64) {
+        Some(ms) => Some(WindowSpec::Duration(ms)),
+        None => {
+            errs.push(path, "must be > 0");
+            None
+        }
+    }
+}
+
+fn bounded(errs: &mut Errors, path: &str, v: u64, lo: u64, hi: u64) -> u64 {
+    if v < lo || v > hi {
+        errs.push(path, format!("must be between {lo} and {hi}, got {v}"));
+    }
+    v.clamp(lo, hi)
+}
+
+fn kind(errs: &mut Errors, path: &str, s: &str) -> Option<RecordKind> {
+    match s {
+        "inference" => Some(RecordKind::Inference),
+        "label" => Some(RecordKind::Label),
+        "metric" => Some(RecordKind::Metric),
+        _ => {
+            errs.push(
+                path,
+                format!("unknown kind {s:?}; expected inference, label or metric"),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
+    let mut errs = Errors(Vec::new());
+    let mut limits = Limits::default();
+    let l = &raw.limits;
+    if let Some(v) = l.max_models {
+        limits.max_models = bounded(&mut errs, "limits.max_models", v, 1, 100_000) as usize;
+    }
+    if let Some(v) = l.max_versions_per_model {
+        limits.max_versions_per_model =
+            bounded(&mut errs, "limits.max_versions_per_model", v, 2, 64) as usize;
+    }
+    if let Some(v) = l.max_features_per_model {
+        limits.max_features_per_model =
+            bounded(&mut errs, "limits.max_features_per_model", v, 1, 10_000) as usize;
+    }
+    if let Some(v) = l.max_categories {
+        limits.max_categories = bounded(&mut errs, "limits.max_categories", v, 2, 10_000) as usize;
+    }
+    if let Some(v) = l.max_record_bytes {
+        limits.max_record_bytes =
+            bounded(&mut errs, "limits.max_record_bytes", v, 256, 64 << 20) as usize;
+    }
+    if let Some(s) = &l.max_timestamp_skew {
+        if let Some(d) = duration(&mut errs, "limits.max_timestamp_skew", s) {
+            limits.max_timestamp_skew_ms = d.as_millis() as i64;
+        }
+    }
+
+    let kafka = raw.kafka.as_ref().map(|k| {
+        let mut topics = BTreeMap::new();
+        if k.topics.is_empty() {
+            errs.push("kafka.topics", "at least one topic is required");
+        }
+        for (i, t) in k.topics.iter().enumerate() {
+            if t.name.is_empty() {
+                errs.push(format!("kafka.topics[{i}].name"), "must not be empty");
+            }
+            if let Some(kd) = kind(&mut errs, &format!("kafka.topics[{i}].kind"), &t.kind) {
+                if topics.insert(t.name.clone(), kd).is_some() {
+                    errs.push(
+                        format!("kafka.topics[{i}].name"),
+                        format!("topic {:?} listed twice", t.name),
+                    );
+                }
+            }
+        }
+        let commit_interval = k
+            .commit_interval
+            .as_deref()
+            .and_then(|s| duration(&mut errs, "kafka.commit_interval", s))
+            .unwrap_or(Duration::from_secs(5));
+        if commit_interval.is_zero() {
+            errs.push("kafka.commit_interval", "must be > 0");
+        }
+        for key in k.properties.keys() {
+            if matches!(
+                key.as_str(),
+                "group.id" | "bootstrap.servers" | "enable.auto.commit" | "enable.auto.offset.store"
+            ) {
+                errs.push(
+                    format!("kafka.properties.{key:?}"),
+                    "is set by vigil itself (use kafka.brokers / kafka.group_id)",
+                );
+            }
+        }
+        KafkaConfig {
+            brokers: k.brokers.clone().unwrap_or_else(|| {
+                errs.push("kafka.brokers", "is required");
+                String::new()
+            }),
+            group_id: k.group_id.clone().unwrap_or_else(|| "vigil".to_string()),
+            topics,
+            alerts_topic: k.alerts_topic.clone(),
+            commands_topic: k.commands_topic.clone(),
+            dead_letter_topic: k.dead_letter_topic.clone(),
+            commit_interval,
+            properties: k.properties.clone(),
+        }
+    });
+
+    let listen = match raw.http.listen.as_deref() {
+        None => "127.0.0.1:9464".parse().expect("valid literal address"),
+        Some(s) => s.parse().unwrap_or_else(|e| {
+            errs.push("http.listen", format!("invalid address {s:?} ({e})"));
+            "127.0.0.1:9464".parse().expect("valid literal address")
+        }),
+    };
+
+    let defaults = model(&mut errs, "defaults", &ModelConfig::default(), &raw.defaults);
+    let models = raw
+        .models
+        .iter()
+        .map(|(name, m)| {
+            if name.is_empty() || name.len() > 128 {
+                errs.push(format!("models.{name:?}"), "model names are 1 to 128 bytes");
+            }
+            let merged = model(&mut errs, &format!("models.{name}"), &defaults, m);
+            (name.clone(), merged)
+        })
+        .collect();
+
+    let rules = match &raw.rules {
+        None => default_rules(),
+        Some(list) => {
+            let mut names = BTreeSet::new();
+            let rules: Vec<Rule> = list
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| rule(&mut errs, &format!("rules[{i}]"), r))
+                .collect();
+            for (i, r) in list.iter().enumerate() {
+                if !names.insert(r.name.as_str()) {
+                    errs.push(
+                        format!("rules[{i}].name"),
+                        format!("duplicate rule {:?}", r.name),
+                    );
+                }
+            }
+            rules
+        }
+    };
+
+    if errs.0.is_empty() {
+        Ok(Config {
+            kafka,
+            listen,
+            state_dir: raw.state.dir.map(Into::into),
+            limits,
+            defaults,
+            models,
+            rules,
+        })
+    } else {
+        Err(ConfigErrors(errs.0))
+    }
+}
+
+fn model(errs: &mut Errors, path: &str, base: &ModelConfig, m: &RawModel) -> ModelConfig {
+    let mut out = base.clone();
+    if let Some(s) = &m.window {
+        if let Some(w) = window(errs, &format!("{path}.window"), s) {
+            out.window = w;
+        }
+    }
+    if let Some(v) = m.reference_size {
+        out.reference_size = bounded(errs, &format!("{path}.reference_size"), v, 10, u64::MAX);
+    }
+    if let Some(v) = m.reference_sample_size {
+        out.reference_sample_size =
+            bounded(errs, &format!("{path}.reference_sample_size"), v, 10, MAX_SAMPLE) as usize;
+    }
+    if let Some(v) = m.window_sample_size {
+        out.window_sample_size =
+            bounded(errs, &format!("{path}.window_sample_size"), v, 10, MAX_SAMPLE) as usize;
+    }
+    if let Some(v) = m.min_window_records {
+        out.min_window_records = v;
+    }
+    if let Some(v) = m.psi_bins {
+        out.psi_bins = bounded(errs, &format!("{path}.psi_bins"), v, 2, 100) as usize;
+    }
+    if let Some(s) = &m.correction {
+        out.correction = match s.as_str() {
+            "none" => Correction::None,
+            "bonferroni" => Correction::Bonferroni,
+            "benjamini_hochberg" | "bh" => Correction::BenjaminiHochberg,
+            _ => {
+                errs.push(
+                    format!("{path}.correction"),
+                    format!("unknown {s:?}; expected none, bonferroni or benjamini_hochberg"),
+                );
+                out.correction
+            }
+        };
+    }
+    if let Some(b) = &m.baseline {
+        out.baseline = Some(b.into());
+    }
+    if let Some(x) = &m.exclude_features {
+        out.exclude_features = x.clone();
+    }
+    if let Some(r) = &m.rollback {
+        out.rollback = rollback(errs, &format!("{path}.rollback"), &base.rollback, r);
+    }
+    out
+}
+
+fn rollback(errs: &mut Errors, path: &str, base: &RollbackPolicy, r: &RawRollback) -> RollbackPolicy {
+    let mut p = base.clone();
+    if let Some(v) = r.enabled {
+        p.enabled = v;
+    }
+    if let Some(v) = r.dry_run {
+        p.dry_run = v;
+    }
+    if let Some(v) = r.min_firing_windows {
+        p.min_firing_windows = bounded(errs, &format!("{path}.min_firing_windows"), v, 1, 1000) as u32;
+    }
+    if let Some(v) = r.min_window_records {
+        p.min_window_records = v;
+    }
+    if let Some(v) = r.healthy_windows {
+        p.healthy_windows = bounded(errs, &format!("{path}.healthy_windows"), v, 1, 1000) as u32;
+    }
+    if let Some(s) = &r.cooldown {
+        if let Some(d) = duration(errs, &format!("{path}.cooldown"), s) {
+            p.cooldown_ms = d.as_millis() as i64;
+        }
+    }
+    if let Some(v) = r.max_per_hour {
+        p.max_per_hour = bounded(errs, &format!("{path}.max_per_hour"), v, 1, 1000) as u32;
+    }
+    p
+}
+
+fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
+    let before = errs.0.len();
+    if r.name.is_empty() {
+        errs.push(format!("{path}.name"), "is required");
+    }
+    let severity = match r.severity.as_deref().unwrap_or("warning") {
+        "info" => Severity::Info,
+        "warning" => Severity::Warning,
+        "critical" => Severity::Critical,
+        s => {
+            errs.push(
+                format!("{path}.severity"),
+                format!("unknown {s:?}; expected info, warning or critical"),
+            );
+            Severity::Warning
+        }
+    };
+    let for_ = hold(errs, &format!("{path}.for"), r.for_.as_deref().unwrap_or("2 windows"));
+    let keep = hold(
+        errs,
+        &format!("{path}.keep_firing_for"),
+        r.keep_firing_for.as_deref().unwrap_or("1 window"),
+    );
+    let condition = match &r.when {
+        Some(c) => condition(errs, &format!("{path}.when"), c),
+        None => {
+            errs.push(format!("{path}.when"), "is required");
+            None
+        }
+    };
+    let resolve = r
+        .resolve_when
+        .as_ref()
+        .and_then(|c| condition(errs, &format!("{path}.resolve_when"), c));
+    let rollback = r.rollback.unwrap_or(false);
+    if let (true, Some(c)) = (rollback, &condition) {
+        if !c.compares_versions() {
+            errs.push(
+                format!("{path}.rollback"),
+                "only rules that compare a version with the previous version \
+                 (against = \"previous_version\") may drive a rollback: rolling back \
+                 cannot fix input drift",
+            );
+        }
+    }
+    if errs.0.len() > before {
+        return None;
+    }
+    Some(Rule {
+        name: r.name.clone(),
+        severity,
+        summary: r.summary.clone(),
+        condition: condition?,
+        resolve,
+        for_: for_?,
+        keep_firing_for: keep?,
+        rollback,
+    })
+}
+
+fn probability(errs: &mut Errors, path: String, v: Option<f64>) -> Option<f64> {
+    if let Some(p) = v {
+        if !(p > 0.0 && p < 1.0) {
+            errs.push(path, format!("must be in (0, 1), got {p}"));
+        }
+    }
+    v
+}
+
+fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Condition> {
+    let before = errs.0.len();
+    let p_below = probability(errs, format!("{path}.p_below"), c.p_below);
+    let max_p = probability(errs, format!("{path}.max_p"), c.max_p);
+    let against = |errs: &mut Errors| match c.against.as_deref() {
+        Some("reference") => Some(Baseline::Reference),
+        Some("previous_version") | None => Some(Baseline::PreviousVersion),
+        Some(s) => {
+            errs.push(
+                format!("{path}.against"),
+                format!("unknown {s:?}; expected reference or previous_version"),
+            );
+            None
+        }
+    };
+    let signal = |errs: &mut Errors| match c.signal.as_deref() {
+        Some("error_rate") => Some(OpsSignal::ErrorRate),
+        Some("latency_p50") => Some(OpsSignal::LatencyP50),
+        Some("latency_p95") => Some(OpsSignal::LatencyP95),
+        Some("latency_p99") => Some(OpsSignal::LatencyP99),
+        Some("score_mean") => Some(OpsSignal::ScoreMean),
+        Some(s) => {
+            errs.push(
+                format!("{path}.signal"),
+                format!(
+                    "unknown {s:?}; expected error_rate, latency_p50, latency_p95, \
+                     latency_p99 or score_mean"
+                ),
+            );
+            None
+        }
+        None => {
+            errs.push(format!("{path}.signal"), "is required");
+            None
+        }
+    };
+    let out = match c.kind.as_str() {
+        "feature_drift" | "prediction_drift" => {
+            if p_below.is_none() && c.psi_above.is_none() {
+                errs.push(path, "needs p_below, psi_above or both");
+            }
+            if c.kind == "feature_drift" {
+                let at_least = c.at_least.unwrap_or(1);
+                if at_least == 0 {
+                    errs.push(format!("{path}.at_least"), "must be >= 1");
+                }
+                Condition::FeatureDrift {
+                    p_below,
+                    psi_above: c.psi_above,
+                    at_least: at_least.min(u32::MAX as u64) as u32,
+                }
+            } else {
+                Condition::PredictionDrift {
+                    against: against(errs)?,
+                    p_below,
+                    psi_above: c.psi_above,
+                }
+            }
+        }
+        "ops_ratio" => {
+            let ratio = c.ratio.unwrap_or_else(|| {
+                errs.push(format!("{path}.ratio"), "is required");
+                1.0
+            });
+            if ratio <= 0.0 || !ratio.is_finite() {
+                errs.push(format!("{path}.ratio"), "must be > 0");
+            }
+            Condition::OpsRatio {
+                signal: signal(errs)?,
+                against: against(errs)?,
+                ratio,
+                min_value: c.min_value.unwrap_or(0.0),
+                max_p,
+            }
+        }
+        "ops_above" => Condition::OpsAbove {
+            signal: signal(errs)?,
+            above: c.above.unwrap_or_else(|| {
+                errs.push(format!("{path}.above"), "is required");
+                0.0
+            }),
+        },
+        other => {
+            errs.push(
+                format!("{path}.kind"),
+                format!(
+                    "unknown condition {other:?}; expected feature_drift, prediction_drift, \
+                     ops_ratio or ops_above"
+                ),
+            );
+            return None;
+        }
+    };
+    (errs.0.len() == before).then_some(out)
+}

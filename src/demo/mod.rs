@@ -1,0 +1,209 @@
+//! `vigil demo`: the whole daemon against librdkafka's in-process mock cluster, with no
+//! external service. A simulated serving layer sends model `fraud` v1 traffic, rolls out
+//! v2 (inputs drift, errors and latency rise, scores shift), and obeys the rollback
+//! commands vigil publishes on the control topic. vigil prints alerts and the rollback as
+//! they happen and a summary at the end.
+
+pub mod sim;
+
+use crate::act::policy::RollbackCommand;
+use crate::app::run::{serve_and_run, RunOptions};
+use crate::app::{Display, Summary};
+use crate::config::Config;
+use anyhow::Context;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use sim::{Behaviour, SimModel, Simulator};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The demo's embedded configuration.
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
+
+/// Records per second the simulated serving layer sends (wall clock and event time).
+const RATE: u64 = 400;
+/// Records of v1 before v2 is rolled out.
+const V1_RECORDS: u64 = 5000;
+
+/// Options of `vigil demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// How long to run; `None` runs until cancelled.
+    pub duration: Option<Duration>,
+}
+
+/// What the demo saw.
+#[derive(Debug)]
+pub struct DemoReport {
+    /// vigil's own summary.
+    pub vigil: Summary,
+    /// Records the serving layer sent.
+    pub sent: u64,
+    /// Rollbacks the serving layer obeyed.
+    pub obeyed: Vec<RollbackCommand>,
+}
+
+struct Serving {
+    version: String,
+    obeyed: Vec<RollbackCommand>,
+}
+
+/// Runs the demo until `duration` passes or `stop` is cancelled.
+pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<DemoReport> {
+    let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
+    let brokers = cluster.bootstrap_servers();
+    for topic in ["inference", "vigil.alerts", "serving.control", "vigil.dead-letter"] {
+        cluster
+            .create_topic(topic, 1, 1)
+            .with_context(|| format!("creating topic {topic}"))?;
+    }
+    let state = tempfile::tempdir().context("creating a state directory")?;
+    let mut config = Config::from_toml_str(DEMO_CONFIG).context("embedded demo config")?;
+    if let Some(k) = &mut config.kafka {
+        k.brokers = brokers.clone();
+    }
+    config.listen = opts.listen;
+    config.state_dir = Some(state.path().to_path_buf());
+    let config = Arc::new(config);
+
+    let serving = Arc::new(Mutex::new(Serving {
+        version: "v1".into(),
+        obeyed: Vec::new(),
+    }));
+    let sim_stop = CancellationToken::new();
+    let producer = tokio::spawn(produce(brokers.clone(), serving.clone(), sim_stop.clone()));
+    let control = tokio::spawn(obey(brokers.clone(), serving.clone(), sim_stop.clone()));
+
+    let vigil_stop = stop.child_token();
+    if let Some(d) = opts.duration {
+        let t = vigil_stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            t.cancel();
+        });
+    }
+    let summary = serve_and_run(
+        config,
+        RunOptions {
+            stdout: Some(Display::Human),
+            shutdown_deadline: Duration::from_secs(20),
+        },
+        vigil_stop,
+        |addr| eprintln!("vigil demo: serving http://{addr}/metrics and /api/v1/alerts"),
+    )
+    .await;
+    sim_stop.cancel();
+    let sent = producer.await.unwrap_or(Ok(0))?;
+    control.await.ok();
+    drop(cluster);
+    let obeyed = serving
+        .lock()
+        .map(|s| s.obeyed.clone())
+        .unwrap_or_default();
+    Ok(DemoReport {
+        vigil: summary?,
+        sent,
+        obeyed,
+    })
+}
+
+/// The serving layer's traffic: v1, then a bad v2 until a rollback command says otherwise.
+async fn produce(
+    brokers: String,
+    serving: Arc<Mutex<Serving>>,
+    stop: CancellationToken,
+) -> anyhow::Result<u64> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "20")
+        .create()?;
+    let mut sim = Simulator::new(SimModel::fraud(), 7);
+    let start = chrono::Utc::now().timestamp_millis();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut sent = 0u64;
+    let mut line = String::with_capacity(512);
+    let bad = Behaviour {
+        feature_shift: 1.0,
+        drifted_features: 2,
+        new_category_rate: 0.05,
+        ..Behaviour::REGRESSED
+    };
+    while !stop.is_cancelled() {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        for _ in 0..RATE / 10 {
+            let version = {
+                let mut s = serving.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                if sent == V1_RECORDS && s.obeyed.is_empty() {
+                    eprintln!("serving: rolling out fraud v2");
+                    s.version = "v2".into();
+                }
+                s.version.clone()
+            };
+            let b = if version == "v2" { bad } else { Behaviour::HEALTHY };
+            line.clear();
+            sim.record(&mut line, start + (sent * 1000 / RATE) as i64, &version, &b);
+            let rec = FutureRecord::to("inference").key("fraud").payload(line.as_bytes());
+            if let Err((e, _)) = producer.send_result(rec) {
+                tracing::warn!(error = %e, "demo producer");
+            }
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+/// The serving layer's controller: obeys rollback commands from the control topic.
+async fn obey(brokers: String, serving: Arc<Mutex<Serving>>, stop: CancellationToken) {
+    let consumer: StreamConsumer = match ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "demo-serving")
+        .set("enable.auto.commit", "false")
+        .create()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "demo control consumer");
+            return;
+        }
+    };
+    let mut tpl = TopicPartitionList::new();
+    let _ = tpl.add_partition_offset("serving.control", 0, Offset::Beginning);
+    if let Err(e) = consumer.assign(&tpl) {
+        tracing::warn!(error = %e, "demo control consumer");
+        return;
+    }
+    loop {
+        let msg = tokio::select! {
+            _ = stop.cancelled() => return,
+            m = consumer.recv() => m,
+        };
+        let Ok(msg) = msg else { continue };
+        let Some(Ok(cmd)) = msg.payload().map(serde_json::from_slice::<RollbackCommand>) else {
+            continue;
+        };
+        if cmd.dry_run {
+            continue;
+        }
+        if let Ok(mut s) = serving.lock() {
+            if s.version == cmd.from_version {
+                eprintln!(
+                    "serving: obeying rollback of {} {} -> {} (key {})",
+                    cmd.model, cmd.from_version, cmd.to_version, cmd.idempotency_key
+                );
+                s.version = cmd.to_version.clone();
+                s.obeyed.push(cmd);
+            }
+        }
+    }
+}

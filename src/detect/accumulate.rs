@@ -1,0 +1,224 @@
+//! Accumulating records into bounded per-series state: the feature index of a model and
+//! the [`Acc`] that both the reference builder and every current window use.
+//!
+//! Memory of one `Acc`: per numeric feature one reservoir of at most `sample_cap` f64 plus
+//! `psi_bins` counters; per categorical feature at most `max_categories + 1` counters; plus
+//! one reservoir each for the prediction score and the latency. Pure: no I/O, no clock.
+
+use super::series::{stable_hash, CategoricalAcc, NumericAcc, SeriesAcc};
+use super::stats::{QuantileBins, Reservoir};
+use crate::record::{FeatureValue, InferenceRecord, Status, Ts};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Maps feature names to slots. Bounded by `max_features`; frozen once the reference is
+/// complete (features first seen later are not monitored).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FeatureIndex {
+    /// Slot -> name.
+    pub names: Vec<String>,
+    #[serde(skip)]
+    index: HashMap<String, usize>,
+    /// Slots of the previous record's features, in its order: producers almost always
+    /// emit features in the same order, so a name comparison replaces a hash lookup.
+    #[serde(skip)]
+    last_order: Vec<usize>,
+    /// No new names are admitted.
+    pub frozen: bool,
+}
+
+impl FeatureIndex {
+    /// Rebuilds the lookup table after deserialisation.
+    pub fn rebuild(&mut self) {
+        self.index = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        self.last_order.clear();
+    }
+
+    /// Resolves the slot of each of `rec`'s features into `slots` (`None`: not monitored).
+    /// Returns how many features were dropped because the index is full.
+    pub fn resolve(
+        &mut self,
+        rec: &InferenceRecord<'_>,
+        max: usize,
+        excluded: &[String],
+        slots: &mut Vec<Option<usize>>,
+    ) -> usize {
+        slots.clear();
+        let mut dropped = 0;
+        for (pos, (name, _)) in rec.features.iter().enumerate() {
+            if let Some(&s) = self.last_order.get(pos) {
+                if self.names[s] == name.as_ref() {
+                    slots.push(Some(s));
+                    continue;
+                }
+            }
+            let slot = match self.index.get(name.as_ref()) {
+                Some(&s) => Some(s),
+                None if self.frozen || excluded.iter().any(|x| x == name.as_ref()) => None,
+                None if self.names.len() >= max => {
+                    dropped += 1;
+                    None
+                }
+                None => {
+                    let s = self.names.len();
+                    self.names.push(name.to_string());
+                    self.index.insert(name.to_string(), s);
+                    Some(s)
+                }
+            };
+            if let Some(s) = slot {
+                if self.last_order.len() > pos {
+                    self.last_order[pos] = s;
+                } else if self.last_order.len() == pos {
+                    self.last_order.push(s);
+                }
+            }
+            slots.push(slot);
+        }
+        dropped
+    }
+}
+
+/// Sizes of an accumulator.
+#[derive(Debug, Clone, Copy)]
+pub struct AccCaps {
+    /// Values kept per numeric series.
+    pub sample: usize,
+    /// Distinct categories kept per categorical series.
+    pub categories: usize,
+}
+
+/// Everything one stretch of a (model, version) stream contributes to the tests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Acc {
+    /// Event time of the first record (or the window's aligned start).
+    pub start: Ts,
+    /// Event time of the latest record.
+    pub end: Ts,
+    /// Records accumulated.
+    pub records: u64,
+    /// One series per feature slot.
+    pub features: Vec<SeriesAcc>,
+    /// The numeric prediction.
+    pub score: NumericAcc,
+    /// The categorical prediction.
+    pub label: CategoricalAcc,
+    /// Latency sample (ms).
+    pub latency: Reservoir,
+    /// Records that carried a status.
+    pub with_status: u64,
+    /// Records with an error status.
+    pub errors: u64,
+    seed: u64,
+    sample_cap: usize,
+}
+
+impl Acc {
+    /// An empty accumulator; `seed_parts` name the series (model, version) so that seeds are
+    /// stable across runs.
+    pub fn new(seed_parts: &[&str], caps: AccCaps, score_bins: usize) -> Self {
+        let seed = stable_hash(seed_parts);
+        Acc {
+            start: Ts::MAX,
+            end: Ts::MIN,
+            records: 0,
+            features: Vec::new(),
+            score: NumericAcc::new(caps.sample, seed ^ 1, score_bins),
+            label: CategoricalAcc::default(),
+            latency: Reservoir::new(caps.sample, seed ^ 2),
+            with_status: 0,
+            errors: 0,
+            seed,
+            sample_cap: caps.sample,
+        }
+    }
+
+    /// Adds a record. `slots` come from [`FeatureIndex::resolve`]; `bins(slot)` gives a
+    /// numeric slot's reference bins and `score_bins` the prediction score's, when known.
+    pub fn push<'b>(
+        &mut self,
+        rec: &InferenceRecord<'_>,
+        slots: &[Option<usize>],
+        caps: AccCaps,
+        bins: impl Fn(usize) -> Option<&'b QuantileBins>,
+        score_bins: Option<&QuantileBins>,
+    ) {
+        self.records += 1;
+        self.start = self.start.min(rec.ts);
+        self.end = self.end.max(rec.ts);
+        for ((_, value), slot) in rec.features.iter().zip(slots) {
+            let Some(slot) = *slot else { continue };
+            while self.features.len() <= slot {
+                self.features.push(SeriesAcc::Untyped);
+            }
+            let series = &mut self.features[slot];
+            match value {
+                FeatureValue::Null => {}
+                FeatureValue::Num(x) => {
+                    if let SeriesAcc::Untyped = series {
+                        let seed = self.seed ^ stable_hash(&[&slot.to_string()]);
+                        let n = bins(slot).map_or(0, |b| b.len());
+                        *series = SeriesAcc::Numeric(NumericAcc::new(self.sample_cap, seed, n));
+                    }
+                    if let SeriesAcc::Numeric(acc) = series {
+                        acc.push(*x, bins(slot));
+                    }
+                }
+                FeatureValue::Cat(s) => push_cat(series, s, caps.categories),
+                FeatureValue::Bool(b) => {
+                    push_cat(series, if *b { "true" } else { "false" }, caps.categories)
+                }
+            }
+        }
+        if let Some(s) = rec.prediction.score {
+            self.score.push(s, score_bins);
+        }
+        if let Some(l) = &rec.prediction.label {
+            self.label.push(l, caps.categories);
+        }
+        if let Some(l) = rec.latency_ms {
+            self.latency.push(l);
+        }
+        if let Some(st) = rec.status {
+            self.with_status += 1;
+            if st == Status::Error {
+                self.errors += 1;
+            }
+        }
+    }
+
+    /// Empties the accumulator for the next window, keeping the random streams going.
+    pub fn reset(&mut self) {
+        self.start = Ts::MAX;
+        self.end = Ts::MIN;
+        self.records = 0;
+        for f in &mut self.features {
+            match f {
+                SeriesAcc::Untyped => {}
+                SeriesAcc::Numeric(n) => n.clear(),
+                SeriesAcc::Categorical(c) => c.clear(),
+            }
+        }
+        self.score.clear();
+        self.label.clear();
+        self.latency.clear();
+        self.with_status = 0;
+        self.errors = 0;
+    }
+}
+
+fn push_cat(series: &mut SeriesAcc, v: &str, cap: usize) {
+    if let SeriesAcc::Untyped = series {
+        *series = SeriesAcc::Categorical(CategoricalAcc::default());
+    }
+    // A value of the other type (a string in a numeric feature) is not tested; the decode
+    // stage has already checked it is a valid JSON scalar.
+    if let SeriesAcc::Categorical(c) = series {
+        c.push(v, cap);
+    }
+}

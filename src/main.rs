@@ -1,0 +1,265 @@
+//! The `vigil` binary: CLI, logging, signals, exit codes. Everything else is in the library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use vigil::app::{baseline, replay, run};
+use vigil::config::{Config, ConfigError};
+
+/// vigil watches ML models in production: drift, alerts and guarded rollbacks.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon: consume Kafka, detect, alert, act.
+    Run {
+        /// Config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file without doing any I/O beyond reading it.
+    CheckConfig {
+        /// Config file.
+        file: PathBuf,
+    },
+    /// Run the pipeline over JSONL files (or stdin as `-`).
+    Replay {
+        /// Config file (default: built-in defaults).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Input files, in order.
+        #[arg(long, short, required = true, num_args = 1..)]
+        input: Vec<PathBuf>,
+        /// Alert transitions (default stdout).
+        #[arg(long)]
+        alerts_out: Option<PathBuf>,
+        /// Rollback commands (default stdout).
+        #[arg(long)]
+        commands_out: Option<PathBuf>,
+        /// One JSON line per evaluated window with every detector's statistic.
+        #[arg(long)]
+        scores_out: Option<PathBuf>,
+        /// Rejected records (default stderr).
+        #[arg(long)]
+        dead_letter_out: Option<PathBuf>,
+        /// State directory whose command log deduplicates commands across replays.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Build reference profiles from rows in the inference record format.
+    Baseline {
+        /// Config file (for sample sizes and limits; default: built-in defaults).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Training or validation rows (JSONL).
+        #[arg(long, short)]
+        input: PathBuf,
+        /// Where to write the profile.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Run vigil against an in-process mock Kafka and a simulated bad rollout.
+    Demo {
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: SocketAddr,
+        /// Seconds to run; 0 runs until Ctrl-C.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+    },
+}
+
+fn init_logging(format: LogFormat, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+fn load(path: Option<&PathBuf>) -> anyhow::Result<Arc<Config>> {
+    Ok(Arc::new(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::builtin(),
+    }))
+}
+
+/// Cancels `stop` on SIGTERM or Ctrl-C.
+fn on_signal(stop: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    stop.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_log = match cli.cmd {
+        Cmd::Run { .. } => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_log);
+    match dispatch(cli.cmd).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Cmd::CheckConfig { file } => match Config::load(&file) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} rule(s), {} model override(s), kafka {})",
+                    file.display(),
+                    c.rules.len(),
+                    c.models.len(),
+                    if c.kafka.is_some() { "configured" } else { "not configured" }
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(ConfigError::Invalid(errs)) => {
+                eprint!("{}: {errs}", file.display());
+                Ok(ExitCode::from(2))
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                Ok(ExitCode::from(2))
+            }
+        },
+        Cmd::Run { config } => {
+            let config = load(Some(&config))?;
+            let stop = CancellationToken::new();
+            on_signal(stop.clone());
+            let summary = run::serve_and_run(config, run::RunOptions::default(), stop, |addr| {
+                tracing::info!(%addr, "http listening")
+            })
+            .await?;
+            tracing::info!(records = summary.records, rejected = summary.rejected, "stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Replay {
+            config,
+            input,
+            alerts_out,
+            commands_out,
+            scores_out,
+            dead_letter_out,
+            state_dir,
+        } => {
+            let config = load(config.as_ref())?;
+            let opts = replay::ReplayOptions {
+                inputs: input,
+                alerts_out,
+                commands_out,
+                scores_out,
+                dead_letter_out,
+                state_dir,
+            };
+            let s = tokio::task::spawn_blocking(move || replay::replay(config, &opts))
+                .await
+                .context("replay task")??;
+            eprintln!(
+                "vigil replay: {} records, {} rejected, {} windows, alerts {:?}, {} rollback command(s)",
+                s.records,
+                s.rejected,
+                s.windows,
+                s.alerts,
+                s.commands.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Baseline {
+            config,
+            input,
+            output,
+        } => {
+            let config = load(config.as_ref())?;
+            let s = baseline::baseline(&config, &input, &output)?;
+            for (m, n) in &s.rows {
+                eprintln!("vigil baseline: {m}: {n} rows");
+            }
+            if s.rejected > 0 {
+                eprintln!("vigil baseline: {} rows skipped", s.rejected);
+                for e in &s.examples {
+                    eprintln!("  {e}");
+                }
+            }
+            eprintln!("vigil baseline: wrote {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo { listen, duration } => {
+            let stop = CancellationToken::new();
+            on_signal(stop.clone());
+            let opts = vigil::demo::DemoOptions {
+                listen,
+                duration: (duration > 0).then(|| Duration::from_secs(duration)),
+            };
+            let r = vigil::demo::demo(opts, stop).await?;
+            let s = &r.vigil;
+            println!();
+            println!("vigil demo summary");
+            println!("  records sent by serving:   {}", r.sent);
+            println!("  records processed:         {} ({} rejected)", s.records, s.rejected);
+            println!("  windows evaluated:         {}", s.windows);
+            println!("  alert transitions:         {:?}", s.alerts);
+            println!("  rollback commands issued:  {}", s.commands.len());
+            for c in &r.obeyed {
+                println!(
+                    "  serving obeyed:            {} {} -> {} ({})",
+                    c.model, c.from_version, c.to_version, c.reason
+                );
+            }
+            if r.obeyed.is_empty() {
+                println!("  no rollback was obeyed (run longer with --duration)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

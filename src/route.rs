@@ -1,0 +1,315 @@
+//! Routing: (model, version) -> bounded per-model state. Owns the reference phase, the
+//! tumbling windows of every tracked version and the bookkeeping of which version came
+//! before which. Emits a [`WindowReport`] each time a window closes. Pure: event time comes
+//! from the records.
+
+use crate::config::{Config, ModelConfig, WindowSpec};
+use crate::detect::accumulate::{Acc, AccCaps, FeatureIndex};
+use crate::detect::compare::{close_window, LastWindow, TestSettings, WindowId};
+use crate::detect::profile::ReferenceProfile;
+use crate::record::{InferenceRecord, RejectReason, Rejection, Ts, WindowReport};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// State of one version of a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionState {
+    /// The current window.
+    pub acc: Acc,
+    /// Sequence number of the current window.
+    pub window: u64,
+    /// For duration windows: the aligned start of the current window.
+    pub window_start: Option<Ts>,
+    /// The version that was live when this one first appeared.
+    pub previous: Option<String>,
+    /// Event time this version was first seen.
+    pub first_seen: Ts,
+    /// Event time this version was last seen (for eviction).
+    pub last_seen: Ts,
+    /// The latest tested window, for comparisons by later versions.
+    pub last_window: Option<LastWindow>,
+}
+
+/// Where the model's reference comes from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reference {
+    /// Being built from the first records.
+    Building(Acc),
+    /// Complete.
+    Ready(ReferenceProfile),
+}
+
+/// State of one model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelState {
+    /// Feature name -> slot.
+    pub index: FeatureIndex,
+    /// The reference profile, or its builder.
+    pub reference: Reference,
+    /// Tracked versions.
+    pub versions: BTreeMap<String, VersionState>,
+    /// The version of the most recent record.
+    pub current_version: Option<String>,
+    /// Records whose features beyond `max_features_per_model` were not monitored.
+    pub dropped_features: u64,
+}
+
+/// What routing one record produced.
+#[derive(Debug, Default)]
+pub struct Routed {
+    /// Windows closed by this record.
+    pub reports: Vec<WindowReport>,
+    /// Versions forgotten to make room for a new one: (model, version).
+    pub evicted: Vec<(String, String)>,
+    /// The model's reference profile was completed by this record.
+    pub reference_completed: Option<String>,
+}
+
+/// All per-model state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Router {
+    /// Models by name.
+    pub models: HashMap<String, ModelState>,
+    #[serde(skip)]
+    slots: Vec<Option<usize>>,
+}
+
+fn caps(cfg: &ModelConfig, config: &Config, reference: bool) -> AccCaps {
+    AccCaps {
+        sample: if reference {
+            cfg.reference_sample_size
+        } else {
+            cfg.window_sample_size
+        },
+        categories: config.limits.max_categories,
+    }
+}
+
+impl Router {
+    /// Rebuilds lookup tables after a snapshot was restored.
+    pub fn rebuild(&mut self) {
+        self.models.values_mut().for_each(|m| m.index.rebuild());
+    }
+
+    /// Installs a reference profile for `model` (from a baseline file or a re-pin),
+    /// replacing whatever reference it had.
+    pub fn pin_reference(&mut self, model: &str, profile: ReferenceProfile) {
+        let mut index = FeatureIndex {
+            names: profile.names(),
+            frozen: true,
+            ..Default::default()
+        };
+        index.rebuild();
+        let state = self.models.entry(model.to_string()).or_insert_with(|| ModelState {
+            index: FeatureIndex::default(),
+            reference: Reference::Building(Acc::new(&[model], AccCaps { sample: 1, categories: 1 }, 0)),
+            versions: BTreeMap::new(),
+            current_version: None,
+            dropped_features: 0,
+        });
+        state.index = index;
+        state.reference = Reference::Ready(profile);
+        // Windows in flight were typed against the old slots: start them afresh.
+        for v in state.versions.values_mut() {
+            v.acc.reset();
+            v.acc.features.clear();
+        }
+    }
+
+    /// Routes one inference record. `protected(model)` names a version that must not be
+    /// evicted (the rollback target).
+    pub fn route(
+        &mut self,
+        rec: &InferenceRecord<'_>,
+        config: &Config,
+        protected: impl Fn(&str) -> Option<String>,
+        out: &mut Routed,
+    ) -> Result<(), Rejection> {
+        let cfg = config.model(&rec.model);
+        let limits = &config.limits;
+        if !self.models.contains_key(rec.model.as_ref()) {
+            if self.models.len() >= limits.max_models {
+                return Err(Rejection::new(
+                    RejectReason::TooManyModels,
+                    format!("model {:?} would exceed limits.max_models = {}", rec.model, limits.max_models),
+                ));
+            }
+            self.models.insert(
+                rec.model.to_string(),
+                ModelState {
+                    index: FeatureIndex::default(),
+                    reference: Reference::Building(Acc::new(
+                        &[&rec.model, "reference"],
+                        caps(cfg, config, true),
+                        0,
+                    )),
+                    versions: BTreeMap::new(),
+                    current_version: None,
+                    dropped_features: 0,
+                },
+            );
+        }
+        let model = self.models.get_mut(rec.model.as_ref()).expect("inserted above");
+
+        // Version bookkeeping (also during the reference phase, so `previous` is right).
+        if !model.versions.contains_key(rec.version.as_ref()) {
+            if model.versions.len() >= limits.max_versions_per_model {
+                let keep = protected(&rec.model);
+                let victim = model
+                    .versions
+                    .iter()
+                    .filter(|(v, _)| Some(v.as_str()) != keep.as_deref())
+                    .filter(|(v, _)| Some(v.as_str()) != model.current_version.as_deref())
+                    .min_by_key(|(_, s)| s.last_seen)
+                    .map(|(v, _)| v.clone());
+                match victim {
+                    Some(v) => {
+                        model.versions.remove(&v);
+                        out.evicted.push((rec.model.to_string(), v));
+                    }
+                    None => {
+                        return Err(Rejection::new(
+                            RejectReason::TooManyVersions,
+                            format!(
+                                "version {:?} of {:?} would exceed limits.max_versions_per_model = {}",
+                                rec.version, rec.model, limits.max_versions_per_model
+                            ),
+                        ))
+                    }
+                }
+            }
+            let bins = match &model.reference {
+                Reference::Ready(p) => p.score_bins().map_or(0, |b| b.len()),
+                Reference::Building(_) => 0,
+            };
+            model.versions.insert(
+                rec.version.to_string(),
+                VersionState {
+                    acc: Acc::new(&[&rec.model, &rec.version], caps(cfg, config, false), bins),
+                    window: 0,
+                    window_start: None,
+                    previous: model.current_version.clone(),
+                    first_seen: rec.ts,
+                    last_seen: rec.ts,
+                    last_window: None,
+                },
+            );
+        }
+        if model.current_version.as_deref() != Some(rec.version.as_ref()) {
+            model.current_version = Some(rec.version.to_string());
+        }
+
+        let dropped = model.index.resolve(
+            rec,
+            limits.max_features_per_model,
+            &cfg.exclude_features,
+            &mut self.slots,
+        );
+        if dropped > 0 {
+            model.dropped_features += 1;
+        }
+
+        let profile = match &mut model.reference {
+            Reference::Building(acc) => {
+                acc.push(rec, &self.slots, caps(cfg, config, true), |_| None, None);
+                let v = model.versions.get_mut(rec.version.as_ref()).expect("inserted above");
+                v.last_seen = v.last_seen.max(rec.ts);
+                if acc.records >= cfg.reference_size {
+                    let profile = ReferenceProfile::from_acc(&model.index.names, acc, cfg.psi_bins);
+                    model.index.frozen = true;
+                    model.reference = Reference::Ready(profile);
+                    out.reference_completed = Some(rec.model.to_string());
+                    // Windows start after the reference: give them the score bins.
+                    let score_bins = match &model.reference {
+                        Reference::Ready(p) => p.score_bins().map_or(0, |b| b.len()),
+                        Reference::Building(_) => 0,
+                    };
+                    for (name, v) in model.versions.iter_mut() {
+                        v.acc = Acc::new(&[&rec.model, name], caps(cfg, config, false), score_bins);
+                    }
+                }
+                return Ok(());
+            }
+            Reference::Ready(p) => p,
+        };
+
+        let state = model.versions.get_mut(rec.version.as_ref()).expect("inserted above");
+        state.last_seen = state.last_seen.max(rec.ts);
+        // Duration windows close when a record at or past their end arrives.
+        if let WindowSpec::Duration(d) = cfg.window {
+            let d = d.get() as i64;
+            let aligned = rec.ts.div_euclid(d) * d;
+            match state.window_start {
+                Some(s) if rec.ts >= s + d => {
+                    if state.acc.records > 0 {
+                        let prev = previous_window(&model.versions, rec.version.as_ref());
+                        let state = model.versions.get_mut(rec.version.as_ref()).expect("present");
+                        out.reports.push(close(&rec.model, rec.version.as_ref(), state, profile, prev, cfg));
+                    }
+                    let state = model.versions.get_mut(rec.version.as_ref()).expect("present");
+                    state.window_start = Some(aligned);
+                    state.acc.start = aligned;
+                }
+                Some(_) => {}
+                None => state.window_start = Some(aligned),
+            }
+        }
+        let state = model.versions.get_mut(rec.version.as_ref()).expect("present");
+        state.acc.push(
+            rec,
+            &self.slots,
+            caps(cfg, config, false),
+            |slot| profile.bins(slot),
+            profile.score_bins(),
+        );
+        if let WindowSpec::Records(n) = cfg.window {
+            if state.acc.records >= n.get() {
+                let prev = previous_window(&model.versions, rec.version.as_ref());
+                let state = model.versions.get_mut(rec.version.as_ref()).expect("present");
+                out.reports.push(close(&rec.model, rec.version.as_ref(), state, profile, prev, cfg));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The previous version's name and latest tested window, when both are known.
+fn previous_window(
+    versions: &BTreeMap<String, VersionState>,
+    version: &str,
+) -> Option<(String, LastWindow)> {
+    let prev = versions.get(version)?.previous.as_ref()?;
+    let last = versions.get(prev)?.last_window.as_ref()?;
+    Some((prev.clone(), last.clone()))
+}
+
+fn close(
+    model: &str,
+    version: &str,
+    state: &mut VersionState,
+    profile: &ReferenceProfile,
+    previous: Option<(String, LastWindow)>,
+    cfg: &ModelConfig,
+) -> WindowReport {
+    let (report, last) = close_window(
+        WindowId {
+            model,
+            version,
+            window: state.window,
+        },
+        profile,
+        &state.acc,
+        previous.as_ref().map(|(v, l)| (v.as_str(), l)),
+        TestSettings {
+            correction: cfg.correction,
+            min_records: cfg.min_window_records,
+        },
+    );
+    if state.acc.records >= cfg.min_window_records {
+        state.last_window = Some(last);
+    }
+    state.window += 1;
+    state.acc.reset();
+    report
+}

@@ -1,0 +1,212 @@
+//! Durable state in the state directory, so that a restart resumes where it stopped:
+//!
+//! - `snapshot.json`: the whole pipeline state (references, windows, alert states, rollback
+//!   bookkeeping) and the source positions it covers, written atomically (temp file, fsync,
+//!   rename, fsync of the directory). Offsets are committed to Kafka only after the snapshot
+//!   that covers them is on disk.
+//! - `commands.jsonl`: every rollback command ever issued, appended and fsynced *before* the
+//!   command is published. Its idempotency keys seed the rollback policy at start, so a
+//!   replay of records after a crash never issues the same command again.
+//!
+//! This module does file I/O only; it knows nothing of Kafka or HTTP.
+
+use crate::act::policy::RollbackCommand;
+use crate::pipeline::PipelineState;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// Format version of `snapshot.json`.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// Errors of the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A file operation failed.
+    #[error("state dir {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A file did not parse.
+    #[error("state file {path} is corrupt: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Source positions covered by a snapshot: topic -> partition -> next offset to read.
+pub type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
+
+/// What `snapshot.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// [`SNAPSHOT_FORMAT`].
+    pub format: u32,
+    /// The pipeline state.
+    pub pipeline: PipelineState,
+    /// The positions the state covers.
+    pub offsets: Offsets,
+}
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    dir: PathBuf,
+}
+
+impl StateDir {
+    /// Opens (creating if needed) a state directory.
+    pub fn open(dir: &Path) -> Result<StateDir, StateError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        Ok(StateDir {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.dir.join("snapshot.json")
+    }
+
+    /// Loads the latest snapshot, if any.
+    pub fn load_snapshot(&self) -> Result<Option<Snapshot>, StateError> {
+        let path = self.snapshot_path();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        if snap.format != SNAPSHOT_FORMAT {
+            return Err(StateError::Corrupt {
+                path,
+                detail: format!("format {} (this vigil reads {SNAPSHOT_FORMAT})", snap.format),
+            });
+        }
+        Ok(Some(snap))
+    }
+
+    /// Writes a snapshot of `pipeline` covering `offsets`, atomically and durably.
+    pub fn write_snapshot(&self, pipeline: &PipelineState, offsets: &Offsets) -> Result<(), StateError> {
+        #[derive(Serialize)]
+        struct SnapshotRef<'a> {
+            format: u32,
+            pipeline: &'a PipelineState,
+            offsets: &'a Offsets,
+        }
+        let snap = SnapshotRef {
+            format: SNAPSHOT_FORMAT,
+            pipeline,
+            offsets,
+        };
+        let path = self.snapshot_path();
+        let tmp = self.dir.join("snapshot.json.tmp");
+        let bytes = serde_json::to_vec(&snap).map_err(|e| StateError::Corrupt {
+            path: tmp.clone(),
+            detail: e.to_string(),
+        })?;
+        {
+            let mut f = File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(&bytes).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        Ok(())
+    }
+
+    /// Opens the command log.
+    pub fn commands(&self) -> Result<CommandLog, StateError> {
+        CommandLog::open(&self.dir.join("commands.jsonl"))
+    }
+}
+
+/// The append-only log of issued rollback commands.
+#[derive(Debug)]
+pub struct CommandLog {
+    path: PathBuf,
+    file: File,
+    keys: HashSet<String>,
+    commands: Vec<RollbackCommand>,
+}
+
+impl CommandLog {
+    /// Opens (creating if needed) a command log and reads the keys already issued. A torn
+    /// last line (a crash mid-append) is ignored: that command was never published.
+    pub fn open(path: &Path) -> Result<CommandLog, StateError> {
+        let mut keys = HashSet::new();
+        let mut commands = Vec::new();
+        if let Ok(f) = File::open(path) {
+            for line in BufReader::new(f).lines() {
+                let line = line.map_err(io(path))?;
+                if let Ok(cmd) = serde_json::from_str::<RollbackCommand>(&line) {
+                    keys.insert(cmd.idempotency_key.clone());
+                    commands.push(cmd);
+                }
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        Ok(CommandLog {
+            path: path.to_path_buf(),
+            file,
+            keys,
+            commands,
+        })
+    }
+
+    /// Idempotency keys already issued.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.keys.iter()
+    }
+
+    /// Every command in the log, oldest first.
+    pub fn commands(&self) -> &[RollbackCommand] {
+        &self.commands
+    }
+
+    /// Appends a command durably. Returns false (and writes nothing) when its idempotency
+    /// key is already in the log.
+    pub fn append(&mut self, cmd: &RollbackCommand) -> Result<bool, StateError> {
+        if self.keys.contains(&cmd.idempotency_key) {
+            return Ok(false);
+        }
+        let mut line = serde_json::to_vec(cmd).map_err(|e| StateError::Corrupt {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })?;
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))?;
+        self.keys.insert(cmd.idempotency_key.clone());
+        self.commands.push(cmd.clone());
+        Ok(true)
+    }
+}
