@@ -172,7 +172,7 @@ impl Pipeline {
                 out.reports = routed.reports;
                 out.reference_completed = routed.reference_completed;
                 for (m, v) in &routed.evicted {
-                    self.state.alerts.forget_version(m, v);
+                    out.alerts.extend(self.state.alerts.forget_version(m, v, ts));
                     self.state.rollback.forget_version(m, v);
                 }
                 out.evicted = routed.evicted;
@@ -191,13 +191,10 @@ impl Pipeline {
             }
             let events = self.state.alerts.on_window(&self.config.rules, report);
             let policy = &self.config.model(&report.model).rollback;
-            let decisions = self.state.rollback.on_window(
-                policy,
-                &self.config.rules,
-                report,
-                &self.state.alerts,
-                &events,
-            );
+            let decisions =
+                self.state
+                    .rollback
+                    .on_window(policy, &self.config.rules, report, &self.state.alerts);
             out.alerts.extend(events);
             out.decisions.extend(decisions);
         }

@@ -95,12 +95,7 @@ impl Router {
     /// Installs a reference profile for `model` (from a baseline file or a re-pin),
     /// replacing whatever reference it had.
     pub fn pin_reference(&mut self, model: &str, profile: ReferenceProfile) {
-        let mut index = FeatureIndex {
-            names: profile.names(),
-            frozen: true,
-            ..Default::default()
-        };
-        index.rebuild();
+        let index = FeatureIndex::frozen(profile.names());
         let state = self.models.entry(model.to_string()).or_insert_with(|| ModelState {
             index: FeatureIndex::default(),
             reference: Reference::Building(Acc::new(&[model], AccCaps { sample: 1, categories: 1 }, 0)),

@@ -4,7 +4,7 @@
 
 use super::sink::SinkError;
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use std::collections::BTreeMap;
 use std::time::Duration;
 

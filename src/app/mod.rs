@@ -134,7 +134,7 @@ fn human_alert(a: &AlertEvent) -> String {
     format!(
         "[{}] ALERT {:<8} {:<8} {} {}/{}: {}",
         a.at,
-        a.state.to_uppercase(),
+        a.state.as_str().to_uppercase(),
         a.severity,
         a.rule,
         a.model,

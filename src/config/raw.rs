@@ -131,6 +131,8 @@ pub struct RawRollback {
     pub min_window_records: Option<u64>,
     /// Consecutive quiet windows before a version is a known-good target.
     pub healthy_windows: Option<u64>,
+    /// The alert must have become pending within this many windows of the version's first.
+    pub onset_windows: Option<u64>,
     /// Event-time cooldown per model.
     pub cooldown: Option<String>,
     /// Commands per model per event-time hour.

@@ -322,6 +322,9 @@ fn rollback(errs: &mut Errors, path: &str, base: &RollbackPolicy, r: &RawRollbac
     if let Some(v) = r.healthy_windows {
         p.healthy_windows = bounded(errs, &format!("{path}.healthy_windows"), v, 1, 1000) as u32;
     }
+    if let Some(v) = r.onset_windows {
+        p.onset_windows = bounded(errs, &format!("{path}.onset_windows"), v, 1, 100_000) as u32;
+    }
     if let Some(s) = &r.cooldown {
         if let Some(d) = duration(errs, &format!("{path}.cooldown"), s) {
             p.cooldown_ms = d.as_millis() as i64;
@@ -356,7 +359,7 @@ fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
         &format!("{path}.keep_firing_for"),
         r.keep_firing_for.as_deref().unwrap_or("1 window"),
     );
-    let condition = match &r.when {
+    let when = match &r.when {
         Some(c) => condition(errs, &format!("{path}.when"), c),
         None => {
             errs.push(format!("{path}.when"), "is required");
@@ -368,7 +371,7 @@ fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
         .as_ref()
         .and_then(|c| condition(errs, &format!("{path}.resolve_when"), c));
     let rollback = r.rollback.unwrap_or(false);
-    if let (true, Some(c)) = (rollback, &condition) {
+    if let (true, Some(c)) = (rollback, &when) {
         if !c.compares_versions() {
             errs.push(
                 format!("{path}.rollback"),
@@ -385,7 +388,7 @@ fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
         name: r.name.clone(),
         severity,
         summary: r.summary.clone(),
-        condition: condition?,
+        condition: when?,
         resolve,
         for_: for_?,
         keep_firing_for: keep?,

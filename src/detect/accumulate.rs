@@ -28,6 +28,17 @@ pub struct FeatureIndex {
 }
 
 impl FeatureIndex {
+    /// A frozen index over `names` (a pinned reference's features).
+    pub fn frozen(names: Vec<String>) -> Self {
+        let mut index = FeatureIndex {
+            names,
+            frozen: true,
+            ..Default::default()
+        };
+        index.rebuild();
+        index
+    }
+
     /// Rebuilds the lookup table after deserialisation.
     pub fn rebuild(&mut self) {
         self.index = self

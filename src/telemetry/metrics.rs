@@ -225,25 +225,21 @@ impl Metrics {
     }
 
     fn alert(&self, a: &AlertEvent) {
-        let state = match a.state.as_str() {
-            "pending" => 1,
-            "firing" => 2,
-            _ => 0,
-        };
+        let state = a.state.gauge();
         self.alert_state.record(
             state,
             &[
                 KeyValue::new("rule", a.rule.clone()),
                 KeyValue::new("model", a.model.clone()),
                 KeyValue::new("version", a.version.clone()),
-                KeyValue::new("severity", a.severity.clone()),
+                KeyValue::new("severity", a.severity.as_str()),
             ],
         );
         self.transitions.add(
             1,
             &[
                 KeyValue::new("rule", a.rule.clone()),
-                KeyValue::new("state", a.state.clone()),
+                KeyValue::new("state", a.state.as_str()),
             ],
         );
     }

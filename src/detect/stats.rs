@@ -1,0 +1,602 @@
+//! The statistics behind vigil's verdicts, each checked against scipy on fixtures that
+//! `scripts/fixtures.py` generates (`testdata/fixtures/stats.json`):
+//!
+//! - two-sample Kolmogorov-Smirnov, statistic and two-sided p-value as
+//!   `scipy.stats.ks_2samp(a, b)` computes them (`method="auto"`: the exact distribution for
+//!   samples of up to 10,000 values, which is as large as vigil's samples get);
+//! - chi-squared test of homogeneity of two count rows, as
+//!   `scipy.stats.chi2_contingency([base, cur], correction=False)`, after pooling sparse
+//!   categories ([`pool_sparse`]);
+//! - population stability index over quantile bins of the reference ([`QuantileBins`],
+//!   [`psi`]);
+//! - Bonferroni and Benjamini-Hochberg adjustment (`scipy.stats.false_discovery_control`);
+//! - a one-sided two-proportion z-test for error rates;
+//! - numpy's linear-interpolation quantile, and a seeded reservoir sample.
+//!
+//! Distributions come from statrs. The exact KS distribution is written out here because
+//! statrs' exact two-sample test refuses samples with m*n > 10,000 and its asymptotic one
+//! differs from scipy by ~5%; the code follows scipy's (`_compute_prob_outside_square`,
+//! `_compute_outer_prob_inside_method`) step for step so that the floating-point results agree.
+//!
+//! Pure functions and data: no I/O, no clock, randomness only from seeded generators.
+
+use crate::record::TestResult;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
+use std::collections::HashMap;
+
+/// False-alarm control across the tests of one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Correction {
+    /// Raw p-values.
+    None,
+    /// Family-wise error control: `min(1, p * m)`.
+    Bonferroni,
+    /// False-discovery-rate control (Benjamini-Hochberg step-up q-values).
+    BenjaminiHochberg,
+}
+
+impl Correction {
+    /// The name used in config and docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Correction::None => "none",
+            Correction::Bonferroni => "bonferroni",
+            Correction::BenjaminiHochberg => "benjamini_hochberg",
+        }
+    }
+}
+
+/// Adjusts `p` for `m = p.len()` simultaneous tests. Output order follows input order.
+pub fn adjust_p_values(p: &[f64], correction: Correction) -> Vec<f64> {
+    let m = p.len() as f64;
+    match correction {
+        Correction::None => p.to_vec(),
+        Correction::Bonferroni => p.iter().map(|&x| (x * m).min(1.0)).collect(),
+        Correction::BenjaminiHochberg => {
+            let mut order: Vec<usize> = (0..p.len()).collect();
+            order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+            let mut out = vec![0.0; p.len()];
+            let mut running = f64::INFINITY;
+            for (rank, &i) in order.iter().enumerate().rev() {
+                let q = p[i] * m / (rank as f64 + 1.0);
+                running = running.min(q);
+                out[i] = running.min(1.0);
+            }
+            out
+        }
+    }
+}
+
+/// numpy's default (`linear`) quantile of an ascending sample; `q` in [0, 1].
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    debug_assert!(!sorted.is_empty());
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    let frac = h - lo as f64;
+    sorted[lo] + frac * (sorted[hi] - sorted[lo])
+}
+
+/// PSI bins: the interior cut points at the reference's quantiles `i / bins`, with repeated
+/// cuts (ties in discrete features) merged. Value `x` falls in bin
+/// `#{edges < x}`, as `numpy.searchsorted(edges, x, side="left")`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantileBins {
+    /// Interior edges, strictly increasing.
+    pub edges: Vec<f64>,
+}
+
+impl QuantileBins {
+    /// Cuts `bins` bins at the quantiles of an ascending reference sample.
+    pub fn from_sorted_reference(sorted: &[f64], bins: usize) -> QuantileBins {
+        let mut edges: Vec<f64> = (1..bins)
+            .map(|i| quantile_sorted(sorted, i as f64 / bins as f64))
+            .collect();
+        edges.dedup();
+        QuantileBins { edges }
+    }
+
+    /// Number of bins.
+    pub fn len(&self) -> usize {
+        self.edges.len() + 1
+    }
+
+    /// Always false: there is at least one bin.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The bin of `x`.
+    #[inline]
+    pub fn bin_of(&self, x: f64) -> usize {
+        self.edges.partition_point(|&e| e < x)
+    }
+
+    /// Counts per bin of a sample.
+    pub fn counts(&self, values: &[f64]) -> Vec<u64> {
+        let mut c = vec![0; self.len()];
+        for &x in values {
+            c[self.bin_of(x)] += 1;
+        }
+        c
+    }
+}
+
+/// Share below which a bin's share is floored in [`psi`] (the convention of Evidently and
+/// most PSI implementations), so that an empty bin gives a large but finite term.
+pub const PSI_FLOOR: f64 = 1e-4;
+
+/// Population stability index `sum (c - r) * ln(c / r)` over bin shares, each share floored
+/// at [`PSI_FLOOR`]. Rule of thumb: < 0.1 stable, 0.1 to 0.25 moderate, > 0.25 large shift.
+pub fn psi(reference: &[u64], current: &[u64]) -> f64 {
+    let nr: u64 = reference.iter().sum();
+    let nc: u64 = current.iter().sum();
+    if nr == 0 || nc == 0 {
+        return 0.0;
+    }
+    reference
+        .iter()
+        .zip(current)
+        .map(|(&r, &c)| {
+            let r = (r as f64 / nr as f64).max(PSI_FLOOR);
+            let c = (c as f64 / nc as f64).max(PSI_FLOOR);
+            (c - r) * (c / r).ln()
+        })
+        .sum()
+}
+
+/// Two-sample Kolmogorov-Smirnov test on two ascending, non-empty samples: the statistic
+/// and two-sided p-value of `scipy.stats.ks_2samp(a, b)`.
+pub fn ks_2samp_sorted(a: &[f64], b: &[f64]) -> TestResult {
+    let (n1, n2, h) = ks_counts(a, b);
+    ks_result(n1, n2, h)
+}
+
+/// The sample sizes and the statistic in lattice units: `D = h / lcm(n1, n2)`.
+fn ks_counts(a: &[f64], b: &[f64]) -> (u64, u64, u64) {
+    let (n1, n2) = (a.len() as u64, b.len() as u64);
+    if n1 == 0 || n2 == 0 {
+        return (n1, n2, 0);
+    }
+    // Walk both samples in value order; after each distinct value compare the empirical
+    // CDFs exactly, in integers: |i/n1 - j/n2| = |i*n2 - j*n1| / (n1*n2).
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut best: u64 = 0;
+    while i < a.len() && j < b.len() {
+        let x = if a[i] <= b[j] { a[i] } else { b[j] };
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        let d = (i as u64 * n2).abs_diff(j as u64 * n1);
+        best = best.max(d);
+    }
+    // After one sample is exhausted the other's CDF only rises towards 1, so the gap only
+    // shrinks: nothing more to check.
+    let g = gcd(n1, n2);
+    (n1, n2, best / g)
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The test result for sizes `n1`, `n2` and lattice statistic `h`.
+fn ks_result(n1: u64, n2: u64, h: u64) -> TestResult {
+    if n1 == 0 || n2 == 0 {
+        return TestResult {
+            statistic: 0.0,
+            p_value: 1.0,
+        };
+    }
+    let g = gcd(n1, n2);
+    let lcm = (n1 / g) * n2;
+    let statistic = h as f64 / lcm as f64;
+    if h == 0 {
+        return TestResult {
+            statistic,
+            p_value: 1.0,
+        };
+    }
+    let p = if n1 == n2 {
+        prob_outside_square(n1, h)
+    } else {
+        outer_prob_inside(n1, n2, g, h)
+    };
+    let p_value = if (0.0..=1.0).contains(&p) {
+        p
+    } else {
+        // scipy falls back to the asymptotic distribution here; within vigil's sample caps
+        // (<= 10,000) the exact computation does not fail, so this is a defensive clamp.
+        p.clamp(0.0, 1.0)
+    };
+    TestResult { statistic, p_value }
+}
+
+/// scipy's `_compute_prob_outside_square(n, h)`: P(D_{n,n} >= h/n).
+fn prob_outside_square(n: u64, h: u64) -> f64 {
+    let (n, h) = (n as i64, h as i64);
+    let mut p = 0.0f64;
+    let mut k = n / h;
+    while k >= 0 {
+        let mut p1 = 1.0f64;
+        for j in 0..h {
+            p1 = (n - k * h - j) as f64 * p1 / (n + k * h + j + 1) as f64;
+        }
+        p = p1 * (1.0 - p);
+        k -= 1;
+    }
+    2.0 * p
+}
+
+/// scipy's `_compute_outer_prob_inside_method(m, n, g, h)`: the share of lattice paths from
+/// (0, 0) to (m, n) that leave the band |x/m - y/n| < h/lcm.
+fn outer_prob_inside(m: u64, n: u64, g: u64, h: u64) -> f64 {
+    let (m, n) = if m < n { (n, m) } else { (m, n) };
+    let (m, n, g, h) = (m as i64, n as i64, g as i64, h as i64);
+    let mg = m / g;
+    let ng = n / g;
+    let ceil_div = |a: i64, b: i64| -(-a).div_euclid(b);
+    let mut minj: i64 = 0;
+    let mut maxj: i64 = ceil_div(h, mg).min(n + 1);
+    let mut curlen = maxj - minj;
+    let len_a = (2 * maxj + 2).min(n + 1) as usize;
+    let mut a = vec![1.0f64; len_a];
+    for x in a.iter_mut().take(maxj as usize) {
+        *x = 0.0;
+    }
+    for i in 1..=m {
+        let (lastminj, lastlen) = (minj, curlen);
+        minj = ((ng * i - h).div_euclid(mg) + 1).max(0).min(n);
+        maxj = ceil_div(ng * i + h, mg).min(n + 1);
+        if maxj <= minj {
+            return 1.0;
+        }
+        let mut val = if minj == 0 { 0.0 } else { 1.0 };
+        let fi = i as f64;
+        for jj in 0..(maxj - minj) {
+            let j = (jj + minj) as f64;
+            val = (a[(jj + minj - lastminj) as usize] * fi + val * j) / (fi + j);
+            a[jj as usize] = val;
+        }
+        curlen = maxj - minj;
+        if lastlen > curlen {
+            let from = (maxj - minj) as usize;
+            let to = from + (lastlen - curlen) as usize;
+            for x in &mut a[from..to] {
+                *x = 1.0;
+            }
+        }
+    }
+    a[(maxj - minj - 1) as usize]
+}
+
+/// Memo of exact KS p-values by (n1, n2, h). The exact p-value depends only on the sample
+/// sizes and the lattice statistic, and a monitored stream keeps returning the same few
+/// triples (the same window and reference sizes, statistics in a narrow band), so this
+/// turns the O(n * h) path count into a lookup. Bounded: cleared when full. A cache, not
+/// state: results are identical with or without it.
+#[derive(Debug, Default, Clone)]
+pub struct KsMemo {
+    map: HashMap<(u64, u64, u64), f64>,
+}
+
+impl KsMemo {
+    /// Entries kept before the memo is cleared.
+    pub const CAP: usize = 16_384;
+
+    /// [`ks_2samp_sorted`], memoised.
+    pub fn ks_2samp_sorted(&mut self, a: &[f64], b: &[f64]) -> TestResult {
+        let (n1, n2, h) = ks_counts(a, b);
+        if n1 == 0 || n2 == 0 || h == 0 {
+            return ks_result(n1, n2, h);
+        }
+        let g = gcd(n1, n2);
+        let statistic = h as f64 / ((n1 / g) * n2) as f64;
+        let key = if n1 <= n2 { (n1, n2, h) } else { (n2, n1, h) };
+        if let Some(&p_value) = self.map.get(&key) {
+            return TestResult { statistic, p_value };
+        }
+        let r = ks_result(n1, n2, h);
+        if self.map.len() >= Self::CAP {
+            self.map.clear();
+        }
+        self.map.insert(key, r.p_value);
+        r
+    }
+}
+
+/// Minimum expected count per cell below which [`pool_sparse`] merges a category into the
+/// pooled column (Cochran's rule of thumb for the chi-squared approximation).
+pub const MIN_EXPECTED: f64 = 5.0;
+
+/// Merges the categories whose expected count under homogeneity is below [`MIN_EXPECTED`]
+/// in either row into one pooled column, appended last (kept only if non-empty). A category
+/// unseen in the baseline but frequent in the current window keeps its own column and
+/// drives the statistic up, as it should; a handful of rare or brand-new values does not
+/// by itself make a window look drifted.
+pub fn pool_sparse(base: &[u64], cur: &[u64]) -> (Vec<u64>, Vec<u64>) {
+    let nb: u64 = base.iter().sum();
+    let nc: u64 = cur.iter().sum();
+    let n = (nb + nc) as f64;
+    let (mut b, mut c) = (Vec::with_capacity(base.len()), Vec::with_capacity(cur.len()));
+    let (mut pb, mut pc) = (0u64, 0u64);
+    for (&x, &y) in base.iter().zip(cur) {
+        let col = (x + y) as f64;
+        let eb = col * nb as f64 / n;
+        let ec = col * nc as f64 / n;
+        if eb < MIN_EXPECTED || ec < MIN_EXPECTED {
+            pb += x;
+            pc += y;
+        } else {
+            b.push(x);
+            c.push(y);
+        }
+    }
+    if pb + pc > 0 {
+        b.push(pb);
+        c.push(pc);
+    }
+    (b, c)
+}
+
+/// Chi-squared test of homogeneity of two count rows over the same categories, as
+/// `scipy.stats.chi2_contingency([base, cur], correction=False)`. Columns empty in both rows
+/// are dropped. `None` when either row is empty; p = 1 when fewer than two categories
+/// remain (nothing to compare).
+pub fn chi2_homogeneity(base: &[u64], cur: &[u64]) -> Option<TestResult> {
+    let nb: u64 = base.iter().sum();
+    let nc: u64 = cur.iter().sum();
+    if nb == 0 || nc == 0 {
+        return None;
+    }
+    let n = (nb + nc) as f64;
+    let mut stat = 0.0;
+    let mut cols = 0u32;
+    for (&x, &y) in base.iter().zip(cur) {
+        let col = (x + y) as f64;
+        if col == 0.0 {
+            continue;
+        }
+        cols += 1;
+        let eb = col * nb as f64 / n;
+        let ec = col * nc as f64 / n;
+        stat += (x as f64 - eb).powi(2) / eb + (y as f64 - ec).powi(2) / ec;
+    }
+    if cols < 2 {
+        return Some(TestResult {
+            statistic: 0.0,
+            p_value: 1.0,
+        });
+    }
+    let dof = (cols - 1) as f64;
+    let p_value = ChiSquared::new(dof)
+        .map(|d| d.sf(stat))
+        .unwrap_or(f64::NAN)
+        .clamp(0.0, 1.0);
+    Some(TestResult {
+        statistic: stat,
+        p_value,
+    })
+}
+
+/// One-sided two-proportion z-test (pooled variance) that the rate `x1 / n1` exceeds
+/// `x2 / n2`. `None` when either sample is empty; 1.0 when the pooled rate is 0 or 1 (no
+/// variance: no evidence).
+pub fn two_proportion_z_greater(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<f64> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
+    let pooled = (x1 + x2) as f64 / (n1 + n2) as f64;
+    let var = pooled * (1.0 - pooled) * (1.0 / n1 as f64 + 1.0 / n2 as f64);
+    if var <= 0.0 {
+        return Some(1.0);
+    }
+    let z = (p1 - p2) / var.sqrt();
+    Some(Normal::standard().sf(z))
+}
+
+/// A uniform random sample of at most `cap` values of a stream (Li's Algorithm L: the
+/// random skips are drawn only when a value is replaced, so a push is a compare and an
+/// increment). Seeded, so the same stream gives the same sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reservoir {
+    cap: usize,
+    seen: u64,
+    values: Vec<f64>,
+    /// Algorithm L's running weight.
+    w: f64,
+    /// 1-based index of the next value that enters the sample once it is full.
+    next: u64,
+    rng: Pcg64Mcg,
+}
+
+impl Reservoir {
+    /// An empty reservoir of at most `cap` (>= 1) values.
+    pub fn new(cap: usize, seed: u64) -> Reservoir {
+        Reservoir {
+            cap: cap.max(1),
+            seen: 0,
+            values: Vec::new(),
+            w: 1.0,
+            next: 0,
+            rng: Pcg64Mcg::seed_from_u64(seed),
+        }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        // In (0, 1]: ln() must stay finite.
+        1.0 - self.rng.random::<f64>()
+    }
+
+    fn skip(&mut self) {
+        let u = self.uniform();
+        self.next += (u.ln() / (1.0 - self.w).ln()).floor() as u64 + 1;
+    }
+
+    /// Offers one value.
+    #[inline]
+    pub fn push(&mut self, x: f64) {
+        self.seen += 1;
+        if self.values.len() < self.cap {
+            if self.values.capacity() == 0 {
+                self.values.reserve_exact(self.cap.min(1024));
+            }
+            self.values.push(x);
+            if self.values.len() == self.cap {
+                let u = self.uniform();
+                self.w = (u.ln() / self.cap as f64).exp();
+                self.next = self.seen;
+                self.skip();
+            }
+        } else if self.seen == self.next {
+            let i = self.rng.random_range(0..self.cap);
+            self.values[i] = x;
+            let u = self.uniform();
+            self.w *= (u.ln() / self.cap as f64).exp();
+            self.skip();
+        }
+    }
+
+    /// Values offered since the last [`Reservoir::clear`].
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// The sample, in reservoir order.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// The sample, sorted ascending.
+    pub fn sorted(&self) -> Vec<f64> {
+        let mut v = self.values.clone();
+        v.sort_unstable_by(f64::total_cmp);
+        v
+    }
+
+    /// Forgets the values (keeping the allocation and the random stream).
+    pub fn clear(&mut self) {
+        self.values.clear();
+        self.seen = 0;
+        self.w = 1.0;
+        self.next = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_matches_numpy_linear() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile_sorted(&x, 0.0), 1.0);
+        assert_eq!(quantile_sorted(&x, 1.0), 4.0);
+        assert!((quantile_sorted(&x, 0.5) - 2.5).abs() < 1e-12);
+        assert!((quantile_sorted(&x, 0.9) - 3.7).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bins_merge_tied_edges() {
+        let x = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0];
+        let b = QuantileBins::from_sorted_reference(&x, 5);
+        assert!(b.edges.windows(2).all(|w| w[0] < w[1]), "{:?}", b.edges);
+        assert_eq!(b.bin_of(-1.0), 0);
+        assert_eq!(b.bin_of(0.0), 0);
+        assert_eq!(b.bin_of(100.0), b.len() - 1);
+        assert_eq!(b.counts(&x).iter().sum::<u64>(), 10);
+    }
+
+    #[test]
+    fn identical_samples_have_p_one() {
+        let x: Vec<f64> = (0..500).map(f64::from).collect();
+        let r = ks_2samp_sorted(&x, &x);
+        assert_eq!(r.statistic, 0.0);
+        assert_eq!(r.p_value, 1.0);
+    }
+
+    #[test]
+    fn disjoint_samples_have_statistic_one() {
+        let a: Vec<f64> = (0..300).map(f64::from).collect();
+        let b: Vec<f64> = (1000..1500).map(f64::from).collect();
+        let r = ks_2samp_sorted(&a, &b);
+        assert_eq!(r.statistic, 1.0);
+        assert!(r.p_value < 1e-100, "{}", r.p_value);
+    }
+
+    #[test]
+    fn memo_returns_what_the_direct_computation_does() {
+        let a: Vec<f64> = (0..1000).map(|i| (i as f64 * 0.37).sin()).collect();
+        let mut a = a;
+        a.sort_unstable_by(f64::total_cmp);
+        let b: Vec<f64> = (0..700).map(|i| (i as f64 * 0.11).cos() * 0.9).collect();
+        let mut b = b;
+        b.sort_unstable_by(f64::total_cmp);
+        let mut memo = KsMemo::default();
+        let direct = ks_2samp_sorted(&a, &b);
+        assert_eq!(memo.ks_2samp_sorted(&a, &b), direct);
+        assert_eq!(memo.ks_2samp_sorted(&b, &a), direct);
+    }
+
+    #[test]
+    fn bh_is_monotone_and_bonferroni_caps_at_one() {
+        let p = [0.01, 0.04, 0.03, 0.2];
+        let q = adjust_p_values(&p, Correction::BenjaminiHochberg);
+        let want = [0.04, 0.16 / 3.0, 0.16 / 3.0, 0.2];
+        for (q, w) in q.iter().zip(want) {
+            assert!((q - w).abs() < 1e-12, "{q} != {w}");
+        }
+        let b = adjust_p_values(&p, Correction::Bonferroni);
+        assert_eq!(b[3], 0.8);
+        assert_eq!(adjust_p_values(&[0.5, 0.9], Correction::Bonferroni), [1.0, 1.0]);
+    }
+
+    #[test]
+    fn pooling_keeps_frequent_new_categories() {
+        // Category 2 is unseen in the baseline but frequent now: it keeps its column.
+        let (b, c) = pool_sparse(&[500, 500, 0, 1], &[300, 300, 400, 0]);
+        assert_eq!(b, vec![500, 500, 0, 1]);
+        assert_eq!(c, vec![300, 300, 400, 0]);
+        let (b, c) = pool_sparse(&[500, 500, 0, 1], &[500, 497, 2, 1]);
+        assert_eq!((b, c), (vec![500, 500, 1], vec![500, 497, 3]));
+    }
+
+    #[test]
+    fn two_proportion_detects_a_higher_rate() {
+        let p = two_proportion_z_greater(80, 1000, 10, 1000).expect("defined");
+        assert!(p < 1e-10);
+        let q = two_proportion_z_greater(10, 1000, 80, 1000).expect("defined");
+        assert!(q > 0.999);
+        assert_eq!(two_proportion_z_greater(0, 10, 0, 10), Some(1.0));
+        assert_eq!(two_proportion_z_greater(0, 0, 0, 10), None);
+    }
+
+    #[test]
+    fn reservoir_is_bounded_uniform_and_seeded() {
+        let mut r = Reservoir::new(100, 7);
+        for i in 0..100_000 {
+            r.push(i as f64);
+        }
+        assert_eq!(r.values().len(), 100);
+        assert_eq!(r.seen(), 100_000);
+        let mean = r.values().iter().sum::<f64>() / 100.0;
+        // Uniform over 0..100000: mean 50000, sd of the mean ~2900.
+        assert!((mean - 50_000.0).abs() < 12_000.0, "{mean}");
+        let mut r2 = Reservoir::new(100, 7);
+        for i in 0..100_000 {
+            r2.push(i as f64);
+        }
+        assert_eq!(r.values(), r2.values());
+    }
+}
