@@ -647,7 +647,7 @@ mod tests {
         let Record::Inference(r) = dec(s).expect("valid") else {
             panic!("not inference")
         };
-        assert_eq!(r.ts, 1_796_499_458_000);
+        assert_eq!(r.ts, 1_795_894_658_000);
         assert!(matches!(r.model, Cow::Borrowed("fraud")));
         assert_eq!(r.features.len(), 4);
         assert_eq!(r.features[0].1, FeatureValue::Num(12.5));
