@@ -96,9 +96,8 @@ async fn stationary_stream_raises_no_alert() {
         }],
     ));
     let n = records.len() as u64;
-    produce(&brokers, INFERENCE, records).await;
     let mut d = start(config(&brokers, "g-quiet", None));
-    d.handled(n).await;
+    d.feed(&brokers, INFERENCE, records, 5000).await;
     let summary = d.stop().await;
     assert_eq!(summary.records, n);
     assert!(summary.windows >= 50, "windows were evaluated: {}", summary.windows);

@@ -371,8 +371,12 @@ fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
         .as_ref()
         .and_then(|c| condition(errs, &format!("{path}.resolve_when"), c));
     let rollback = r.rollback.unwrap_or(false);
-    if let (true, Some(c)) = (rollback, &when) {
-        if !c.compares_versions() {
+    // Judged on the raw condition so that the error shows even when the condition has
+    // other errors of its own.
+    if let (true, Some(c)) = (rollback, &r.when) {
+        let compares = matches!(c.kind.as_str(), "prediction_drift" | "ops_ratio")
+            && matches!(c.against.as_deref(), None | Some("previous_version"));
+        if !compares {
             errs.push(
                 format!("{path}.rollback"),
                 "only rules that compare a version with the previous version \

@@ -7,8 +7,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::producer::DefaultProducerContext;
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,14 +66,16 @@ pub async fn produce(brokers: &str, topic: &str, lines: impl IntoIterator<Item =
         .expect("producer");
     let mut futs = Vec::new();
     for l in lines {
-        let rec = FutureRecord::to(topic).key("k").payload(l.as_bytes());
+        let mut rec = FutureRecord::to(topic).key("k").payload(l.as_bytes());
         loop {
-            match p.send_result(rec.clone()) {
+            match p.send_result(rec) {
                 Ok(f) => {
                     futs.push(f);
                     break;
                 }
-                Err(_) => {
+                // The local queue is full: let deliveries drain, then retry the same record.
+                Err((_, r)) => {
+                    rec = r;
                     p.poll(Duration::from_millis(5));
                 }
             }
@@ -152,6 +153,18 @@ impl Daemon {
         tokio::time::timeout(Duration::from_secs(120), wait)
             .await
             .expect("daemon handled every message");
+    }
+
+    /// Produces `lines` to `topic` in chunks of `chunk`, waiting after each until the daemon
+    /// has handled everything so far: the mock cluster keeps only the last 5 MiB of a
+    /// partition, so a long stream must not run ahead of the consumer.
+    pub async fn feed(&mut self, brokers: &str, topic: &str, lines: Vec<String>, chunk: usize) {
+        let mut done = *self.shared.handled.borrow();
+        for part in lines.chunks(chunk) {
+            produce(brokers, topic, part.to_vec()).await;
+            done += part.len() as u64;
+            self.handled(done).await;
+        }
     }
 
     /// Stops the daemon (ordered drain) and returns its summary.
