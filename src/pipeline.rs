@@ -84,8 +84,8 @@ impl Pipeline {
         Self::with_state(config, PipelineState::default(), baselines)
     }
 
-    /// A pipeline resuming from a snapshot. Baselines from files win over snapshot
-    /// references only for models the snapshot does not know yet.
+    /// A pipeline resuming from a snapshot. A baseline from a file replaces the snapshot's
+    /// reference of its model unless the snapshot already holds that same profile.
     pub fn with_state(
         config: Arc<Config>,
         mut state: PipelineState,
@@ -93,8 +93,12 @@ impl Pipeline {
     ) -> Self {
         state.router.rebuild();
         for (model, profile) in baselines {
-            if !state.router.models.contains_key(&model) {
-                state.router.pin_reference(&model, profile);
+            // The configured baseline is the operator's statement: it replaces whatever
+            // reference the snapshot holds, unless it is the very profile already pinned.
+            let digest = profile.digest();
+            let current = state.router.models.get(&model).and_then(|m| m.pinned.as_ref());
+            if current != Some(&digest) {
+                state.router.pin_reference(&model, profile, Some(digest));
             }
         }
         let limits = DecodeLimits {

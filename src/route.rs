@@ -53,6 +53,10 @@ pub struct ModelState {
     pub current_version: Option<String>,
     /// Records whose features beyond `max_features_per_model` were not monitored.
     pub dropped_features: u64,
+    /// Digest of the baseline profile pinned from a file, if one was: a restart re-pins
+    /// only when the configured profile differs from this one.
+    #[serde(default)]
+    pub pinned: Option<String>,
 }
 
 /// What routing one record produced.
@@ -94,21 +98,25 @@ impl Router {
 
     /// Installs a reference profile for `model` (from a baseline file or a re-pin),
     /// replacing whatever reference it had.
-    pub fn pin_reference(&mut self, model: &str, profile: ReferenceProfile) {
+    pub fn pin_reference(&mut self, model: &str, profile: ReferenceProfile, digest: Option<String>) {
         let index = FeatureIndex::frozen(profile.names());
+        let score_bins = profile.score_bins().map_or(0, |b| b.len());
         let state = self.models.entry(model.to_string()).or_insert_with(|| ModelState {
             index: FeatureIndex::default(),
             reference: Reference::Building(Acc::new(&[model], AccCaps { sample: 1, categories: 1 }, 0)),
             versions: BTreeMap::new(),
             current_version: None,
             dropped_features: 0,
+            pinned: None,
         });
         state.index = index;
         state.reference = Reference::Ready(profile);
-        // Windows in flight were typed against the old slots: start them afresh.
+        state.pinned = digest;
+        // Windows in flight were typed and binned against the old reference: start afresh.
         for v in state.versions.values_mut() {
             v.acc.reset();
             v.acc.features.clear();
+            v.acc.score.bin_counts = vec![0; score_bins];
         }
     }
 
@@ -142,6 +150,7 @@ impl Router {
                     versions: BTreeMap::new(),
                     current_version: None,
                     dropped_features: 0,
+                    pinned: None,
                 },
             );
         }

@@ -220,7 +220,7 @@ impl Outputs {
                 return Ok(());
             }
         }
-        tracing::warn!(model = %cmd.model, from = %cmd.from_version, to = %cmd.to_version, dry_run = cmd.dry_run, "rollback command issued");
+        tracing::info!(model = %cmd.model, from = %cmd.from_version, to = %cmd.to_version, dry_run = cmd.dry_run, "rollback command issued");
         self.summary.commands.push(cmd.clone());
         if let Some(s) = &mut self.commands {
             match self.display {

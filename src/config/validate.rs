@@ -207,7 +207,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     };
 
     let defaults = model(&mut errs, "defaults", &ModelConfig::default(), &raw.defaults);
-    let models = raw
+    let models: BTreeMap<String, ModelConfig> = raw
         .models
         .iter()
         .map(|(name, m)| {
@@ -239,6 +239,23 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
             rules
         }
     };
+
+    // Promise: a restart never repeats a rollback. Without a state directory the command
+    // log cannot survive one, so live (non-dry-run) commands from the daemon require it.
+    if kafka.is_some() && raw.state.dir.is_none() {
+        let live = std::iter::once(("defaults".to_string(), &defaults))
+            .chain(models.iter().map(|(n, m)| (format!("models.{n}"), m)))
+            .find(|(_, m)| m.rollback.enabled && !m.rollback.dry_run);
+        if let Some((path, _)) = live {
+            errs.push(
+                "state.dir",
+                format!(
+                    "is required when rollback commands are live ({path}.rollback.dry_run = false), \
+                     so that a restart never repeats a command"
+                ),
+            );
+        }
+    }
 
     if errs.0.is_empty() {
         Ok(Config {

@@ -129,6 +129,16 @@ impl ReferenceProfile {
         }
     }
 
+    /// A digest of the profile's content (SHA-256 of its JSON, hex), to tell profiles apart.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        // Through `Value`, whose maps are sorted: category counts live in a HashMap whose
+        // iteration order differs between processes.
+        let value = serde_json::to_value(self).expect("a profile serialises");
+        let bytes = serde_json::to_vec(&value).expect("a value serialises");
+        Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The feature names in slot order.
     pub fn names(&self) -> Vec<String> {
         self.features.iter().map(|f| f.name.clone()).collect()
@@ -145,5 +155,37 @@ impl ReferenceProfile {
     /// The PSI bins of the prediction score.
     pub fn score_bins(&self) -> Option<&QuantileBins> {
         self.score.as_ref().map(|s| &s.bins)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::series::CategoricalAcc;
+
+    #[test]
+    fn digest_ignores_hash_map_order() {
+        let mut a = CategoricalAcc::default();
+        let mut b = CategoricalAcc::default();
+        let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+        for k in &keys {
+            a.push(k, 100);
+        }
+        for k in keys.iter().rev() {
+            b.push(k, 100);
+        }
+        let profile = |label| ReferenceProfile {
+            records: 50,
+            start: 0,
+            end: 1,
+            features: vec![],
+            score: None,
+            label: Some(label),
+            ops: OpsStats::default(),
+        };
+        assert_eq!(profile(a).digest(), profile(b.clone()).digest());
+        let mut c = b.clone();
+        c.push("k0", 100);
+        assert_ne!(profile(b).digest(), profile(c).digest());
     }
 }
