@@ -9,7 +9,10 @@ use vigil::demo::sim::{Behaviour, SimModel, Simulator};
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let records: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let records: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let models: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let mut sims: Vec<Simulator> = (0..models)
         .map(|m| Simulator::new(SimModel::generic(&format!("model-{m}"), 20, 5), m + 1))

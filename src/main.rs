@@ -160,7 +160,11 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     file.display(),
                     c.rules.len(),
                     c.models.len(),
-                    if c.kafka.is_some() { "configured" } else { "not configured" }
+                    if c.kafka.is_some() {
+                        "configured"
+                    } else {
+                        "not configured"
+                    }
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -177,11 +181,18 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let config = load(Some(&config))?;
             let stop = CancellationToken::new();
             on_signal(stop.clone());
-            let summary = run::serve_and_run(config, run::RunOptions::default(), stop, |addr| {
-                tracing::info!(%addr, "http listening")
-            })
+            let summary = run::serve_and_run(
+                config,
+                run::RunOptions::default(),
+                stop,
+                |addr| tracing::info!(%addr, "http listening"),
+            )
             .await?;
-            tracing::info!(records = summary.records, rejected = summary.rejected, "stopped");
+            tracing::info!(
+                records = summary.records,
+                rejected = summary.rejected,
+                "stopped"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Replay {
@@ -246,7 +257,10 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             println!();
             println!("vigil demo summary");
             println!("  records sent by serving:   {}", r.sent);
-            println!("  records processed:         {} ({} rejected)", s.records, s.rejected);
+            println!(
+                "  records processed:         {} ({} rejected)",
+                s.records, s.rejected
+            );
             println!("  windows evaluated:         {}", s.windows);
             println!("  alert transitions:         {:?}", s.alerts);
             println!("  rollback commands issued:  {}", s.commands.len());

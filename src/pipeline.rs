@@ -96,7 +96,11 @@ impl Pipeline {
             // The configured baseline is the operator's statement: it replaces whatever
             // reference the snapshot holds, unless it is the very profile already pinned.
             let digest = profile.digest();
-            let current = state.router.models.get(&model).and_then(|m| m.pinned.as_ref());
+            let current = state
+                .router
+                .models
+                .get(&model)
+                .and_then(|m| m.pinned.as_ref());
             if current != Some(&digest) {
                 state.router.pin_reference(&model, profile, Some(digest));
             }
@@ -176,7 +180,8 @@ impl Pipeline {
                 out.reports = routed.reports;
                 out.reference_completed = routed.reference_completed;
                 for (m, v) in &routed.evicted {
-                    out.alerts.extend(self.state.alerts.forget_version(m, v, ts));
+                    out.alerts
+                        .extend(self.state.alerts.forget_version(m, v, ts));
                     self.state.rollback.forget_version(m, v);
                 }
                 out.evicted = routed.evicted;
@@ -195,10 +200,12 @@ impl Pipeline {
             }
             let events = self.state.alerts.on_window(&self.config.rules, report);
             let policy = &self.config.model(&report.model).rollback;
-            let decisions =
-                self.state
-                    .rollback
-                    .on_window(policy, &self.config.rules, report, &self.state.alerts);
+            let decisions = self.state.rollback.on_window(
+                policy,
+                &self.config.rules,
+                report,
+                &self.state.alerts,
+            );
             out.alerts.extend(events);
             out.decisions.extend(decisions);
         }

@@ -7,6 +7,7 @@ use crate::config::{Config, ModelConfig, WindowSpec};
 use crate::detect::accumulate::{Acc, AccCaps, FeatureIndex};
 use crate::detect::compare::{close_window, LastWindow, TestSettings, WindowId};
 use crate::detect::profile::ReferenceProfile;
+use crate::detect::stats::KsMemo;
 use crate::record::{InferenceRecord, RejectReason, Rejection, Ts, WindowReport};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -77,6 +78,9 @@ pub struct Router {
     pub models: HashMap<String, ModelState>,
     #[serde(skip)]
     slots: Vec<Option<usize>>,
+    /// Exact KS p-values by (sizes, statistic): a cache, results are the same without it.
+    #[serde(skip)]
+    ks: KsMemo,
 }
 
 fn caps(cfg: &ModelConfig, config: &Config, reference: bool) -> AccCaps {
@@ -98,17 +102,32 @@ impl Router {
 
     /// Installs a reference profile for `model` (from a baseline file or a re-pin),
     /// replacing whatever reference it had.
-    pub fn pin_reference(&mut self, model: &str, profile: ReferenceProfile, digest: Option<String>) {
+    pub fn pin_reference(
+        &mut self,
+        model: &str,
+        profile: ReferenceProfile,
+        digest: Option<String>,
+    ) {
         let index = FeatureIndex::frozen(profile.names());
         let score_bins = profile.score_bins().map_or(0, |b| b.len());
-        let state = self.models.entry(model.to_string()).or_insert_with(|| ModelState {
-            index: FeatureIndex::default(),
-            reference: Reference::Building(Acc::new(&[model], AccCaps { sample: 1, categories: 1 }, 0)),
-            versions: BTreeMap::new(),
-            current_version: None,
-            dropped_features: 0,
-            pinned: None,
-        });
+        let state = self
+            .models
+            .entry(model.to_string())
+            .or_insert_with(|| ModelState {
+                index: FeatureIndex::default(),
+                reference: Reference::Building(Acc::new(
+                    &[model],
+                    AccCaps {
+                        sample: 1,
+                        categories: 1,
+                    },
+                    0,
+                )),
+                versions: BTreeMap::new(),
+                current_version: None,
+                dropped_features: 0,
+                pinned: None,
+            });
         state.index = index;
         state.reference = Reference::Ready(profile);
         state.pinned = digest;
@@ -135,7 +154,10 @@ impl Router {
             if self.models.len() >= limits.max_models {
                 return Err(Rejection::new(
                     RejectReason::TooManyModels,
-                    format!("model {:?} would exceed limits.max_models = {}", rec.model, limits.max_models),
+                    format!(
+                        "model {:?} would exceed limits.max_models = {}",
+                        rec.model, limits.max_models
+                    ),
                 ));
             }
             self.models.insert(
@@ -154,7 +176,10 @@ impl Router {
                 },
             );
         }
-        let model = self.models.get_mut(rec.model.as_ref()).expect("inserted above");
+        let model = self
+            .models
+            .get_mut(rec.model.as_ref())
+            .expect("inserted above");
 
         // Version bookkeeping (also during the reference phase, so `previous` is right).
         if !model.versions.contains_key(rec.version.as_ref()) {
@@ -172,15 +197,13 @@ impl Router {
                         model.versions.remove(&v);
                         out.evicted.push((rec.model.to_string(), v));
                     }
-                    None => {
-                        return Err(Rejection::new(
-                            RejectReason::TooManyVersions,
-                            format!(
-                                "version {:?} of {:?} would exceed limits.max_versions_per_model = {}",
-                                rec.version, rec.model, limits.max_versions_per_model
-                            ),
-                        ))
-                    }
+                    None => return Err(Rejection::new(
+                        RejectReason::TooManyVersions,
+                        format!(
+                            "version {:?} of {:?} would exceed limits.max_versions_per_model = {}",
+                            rec.version, rec.model, limits.max_versions_per_model
+                        ),
+                    )),
                 }
             }
             let bins = match &model.reference {
@@ -217,7 +240,10 @@ impl Router {
         let profile = match &mut model.reference {
             Reference::Building(acc) => {
                 acc.push(rec, &self.slots, caps(cfg, config, true), |_| None, None);
-                let v = model.versions.get_mut(rec.version.as_ref()).expect("inserted above");
+                let v = model
+                    .versions
+                    .get_mut(rec.version.as_ref())
+                    .expect("inserted above");
                 v.last_seen = v.last_seen.max(rec.ts);
                 if acc.records >= cfg.reference_size {
                     let profile = ReferenceProfile::from_acc(&model.index.names, acc, cfg.psi_bins);
@@ -238,7 +264,10 @@ impl Router {
             Reference::Ready(p) => p,
         };
 
-        let state = model.versions.get_mut(rec.version.as_ref()).expect("inserted above");
+        let state = model
+            .versions
+            .get_mut(rec.version.as_ref())
+            .expect("inserted above");
         state.last_seen = state.last_seen.max(rec.ts);
         // Duration windows close when a record at or past their end arrives.
         if let WindowSpec::Duration(d) = cfg.window {
@@ -248,10 +277,24 @@ impl Router {
                 Some(s) if rec.ts >= s + d => {
                     if state.acc.records > 0 {
                         let prev = previous_window(&model.versions, rec.version.as_ref());
-                        let state = model.versions.get_mut(rec.version.as_ref()).expect("present");
-                        out.reports.push(close(&rec.model, rec.version.as_ref(), state, profile, prev, cfg));
+                        let state = model
+                            .versions
+                            .get_mut(rec.version.as_ref())
+                            .expect("present");
+                        out.reports.push(close(
+                            &rec.model,
+                            rec.version.as_ref(),
+                            state,
+                            profile,
+                            prev,
+                            cfg,
+                            &mut self.ks,
+                        ));
                     }
-                    let state = model.versions.get_mut(rec.version.as_ref()).expect("present");
+                    let state = model
+                        .versions
+                        .get_mut(rec.version.as_ref())
+                        .expect("present");
                     state.window_start = Some(aligned);
                     state.acc.start = aligned;
                 }
@@ -259,7 +302,10 @@ impl Router {
                 None => state.window_start = Some(aligned),
             }
         }
-        let state = model.versions.get_mut(rec.version.as_ref()).expect("present");
+        let state = model
+            .versions
+            .get_mut(rec.version.as_ref())
+            .expect("present");
         state.acc.push(
             rec,
             &self.slots,
@@ -270,8 +316,19 @@ impl Router {
         if let WindowSpec::Records(n) = cfg.window {
             if state.acc.records >= n.get() {
                 let prev = previous_window(&model.versions, rec.version.as_ref());
-                let state = model.versions.get_mut(rec.version.as_ref()).expect("present");
-                out.reports.push(close(&rec.model, rec.version.as_ref(), state, profile, prev, cfg));
+                let state = model
+                    .versions
+                    .get_mut(rec.version.as_ref())
+                    .expect("present");
+                out.reports.push(close(
+                    &rec.model,
+                    rec.version.as_ref(),
+                    state,
+                    profile,
+                    prev,
+                    cfg,
+                    &mut self.ks,
+                ));
             }
         }
         Ok(())
@@ -295,6 +352,7 @@ fn close(
     profile: &ReferenceProfile,
     previous: Option<(String, LastWindow)>,
     cfg: &ModelConfig,
+    ks: &mut KsMemo,
 ) -> WindowReport {
     let (report, last) = close_window(
         WindowId {
@@ -309,6 +367,7 @@ fn close(
             correction: cfg.correction,
             min_records: cfg.min_window_records,
         },
+        ks,
     );
     if state.acc.records >= cfg.min_window_records {
         state.last_window = Some(last);

@@ -64,8 +64,20 @@ async fn bad_rollout_fires_and_issues_exactly_one_rollback() {
         .iter()
         .find(|a| a["state"] == "firing" && a["version"] == "v2")
         .expect("a firing v2 alert");
-    for field in ["rule", "model", "version", "severity", "starts_at", "summary", "details", "fingerprint"] {
-        assert!(!firing_alert[field].is_null(), "alert lacks {field}: {firing_alert}");
+    for field in [
+        "rule",
+        "model",
+        "version",
+        "severity",
+        "starts_at",
+        "summary",
+        "details",
+        "fingerprint",
+    ] {
+        assert!(
+            !firing_alert[field].is_null(),
+            "alert lacks {field}: {firing_alert}"
+        );
     }
 
     let commands = read_all(&brokers, COMMANDS).await;
@@ -100,8 +112,16 @@ async fn stationary_stream_raises_no_alert() {
     d.feed(&brokers, INFERENCE, records, 5000).await;
     let summary = d.stop().await;
     assert_eq!(summary.records, n);
-    assert!(summary.windows >= 50, "windows were evaluated: {}", summary.windows);
-    assert_eq!(count(&brokers, ALERTS), 0, "no alert transitions on a stationary stream");
+    assert!(
+        summary.windows >= 50,
+        "windows were evaluated: {}",
+        summary.windows
+    );
+    assert_eq!(
+        count(&brokers, ALERTS),
+        0,
+        "no alert transitions on a stationary stream"
+    );
     assert_eq!(count(&brokers, COMMANDS), 0);
 }
 
@@ -134,7 +154,13 @@ async fn malformed_records_go_to_dead_letter_and_processing_continues() {
     let reasons: Vec<&str> = dead.iter().filter_map(|d| d["reason"].as_str()).collect();
     assert_eq!(
         reasons,
-        ["not_json", "missing_field", "wrong_type", "non_finite", "bad_timestamp"]
+        [
+            "not_json",
+            "missing_field",
+            "wrong_type",
+            "non_finite",
+            "bad_timestamp"
+        ]
     );
     for d in &dead {
         assert!(d["detail"].as_str().is_some_and(|s| !s.is_empty()));
@@ -146,7 +172,10 @@ async fn malformed_records_go_to_dead_letter_and_processing_continues() {
         "{metrics}"
     );
     assert!(
-        metrics.contains(&format!(r#"vigil_records_total{{kind="inference"}} {}"#, n - 5)),
+        metrics.contains(&format!(
+            r#"vigil_records_total{{kind="inference"}} {}"#,
+            n - 5
+        )),
         "{metrics}"
     );
 }
@@ -166,14 +195,22 @@ async fn restart_mid_stream_loses_nothing_and_repeats_no_rollback() {
     let mut d = start(config(&brokers, "g-restart", Some(state.path())));
     d.handled(first.len() as u64).await;
     let s1 = d.stop().await;
-    assert_eq!(count(&brokers, COMMANDS), 1, "the command was issued before the restart");
+    assert_eq!(
+        count(&brokers, COMMANDS),
+        1,
+        "the command was issued before the restart"
+    );
 
     produce(&brokers, INFERENCE, second.to_vec()).await;
     let mut d = start(config(&brokers, "g-restart", Some(state.path())));
     d.handled(second.len() as u64).await;
     let s2 = d.stop().await;
 
-    assert_eq!(s1.records + s2.records, total, "every record processed exactly once");
+    assert_eq!(
+        s1.records + s2.records,
+        total,
+        "every record processed exactly once"
+    );
     let snap = vigil::state::StateDir::open(state.path())
         .expect("state dir")
         .load_snapshot()
@@ -181,7 +218,11 @@ async fn restart_mid_stream_loses_nothing_and_repeats_no_rollback() {
         .expect("a snapshot");
     assert_eq!(snap.pipeline.records, total);
     assert_eq!(snap.offsets[INFERENCE][&0], total as i64);
-    assert_eq!(count(&brokers, COMMANDS), 1, "no command repeated after the restart");
+    assert_eq!(
+        count(&brokers, COMMANDS),
+        1,
+        "no command repeated after the restart"
+    );
     let alerts = read_all(&brokers, ALERTS).await;
     assert!(
         states(&alerts, "error_rate_regression", "v2").contains(&"firing"),

@@ -12,16 +12,25 @@ const REL: f64 = 1e-6;
 
 fn fixtures() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/fixtures/stats.json");
-    let text = std::fs::read_to_string(path).expect("run scripts/fixtures.py to create the fixtures");
+    let text =
+        std::fs::read_to_string(path).expect("run scripts/fixtures.py to create the fixtures");
     serde_json::from_str(&text).expect("valid fixture JSON")
 }
 
 fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }
 
 fn u64s(v: &Value) -> Vec<u64> {
-    v.as_array().expect("array").iter().map(|x| x.as_u64().expect("count")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().expect("count"))
+        .collect()
 }
 
 fn close(got: f64, want: f64, what: &str) {
@@ -49,8 +58,16 @@ fn ks_2samp_matches_scipy() {
         let b = sorted(f64s(&c["b"]));
         let what = format!("case {i} (n1={}, n2={})", a.len(), b.len());
         let r = ks_2samp_sorted(&a, &b);
-        close(r.statistic, c["statistic"].as_f64().expect("stat"), &format!("{what} statistic"));
-        close(r.p_value, c["p_value"].as_f64().expect("p"), &format!("{what} p-value"));
+        close(
+            r.statistic,
+            c["statistic"].as_f64().expect("stat"),
+            &format!("{what} statistic"),
+        );
+        close(
+            r.p_value,
+            c["p_value"].as_f64().expect("p"),
+            &format!("{what} p-value"),
+        );
         assert_eq!(memo.ks_2samp_sorted(&a, &b), r, "{what}: memo");
     }
 }
@@ -58,17 +75,34 @@ fn ks_2samp_matches_scipy() {
 #[test]
 fn chi2_after_pooling_matches_scipy() {
     let f = fixtures();
-    for (i, c) in f["chi2_contingency"].as_array().expect("cases").iter().enumerate() {
+    for (i, c) in f["chi2_contingency"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .enumerate()
+    {
         let (b, cur) = pool_sparse(&u64s(&c["base"]), &u64s(&c["cur"]));
         assert_eq!(b, u64s(&c["pooled_base"]), "case {i}: pooled baseline row");
         assert_eq!(cur, u64s(&c["pooled_cur"]), "case {i}: pooled current row");
         let r = chi2_homogeneity(&b, &cur).expect("non-empty rows");
-        close(r.statistic, c["statistic"].as_f64().expect("stat"), &format!("case {i} statistic"));
-        close(r.p_value, c["p_value"].as_f64().expect("p"), &format!("case {i} p-value"));
+        close(
+            r.statistic,
+            c["statistic"].as_f64().expect("stat"),
+            &format!("case {i} statistic"),
+        );
+        close(
+            r.p_value,
+            c["p_value"].as_f64().expect("p"),
+            &format!("case {i} p-value"),
+        );
         if let Some(raw) = c["raw_statistic"].as_f64() {
             let r = chi2_homogeneity(&u64s(&c["base"]), &u64s(&c["cur"])).expect("rows");
             close(r.statistic, raw, &format!("case {i} unpooled statistic"));
-            close(r.p_value, c["raw_p_value"].as_f64().expect("p"), &format!("case {i} unpooled p"));
+            close(
+                r.p_value,
+                c["raw_p_value"].as_f64().expect("p"),
+                &format!("case {i} unpooled p"),
+            );
         }
     }
 }
@@ -79,7 +113,10 @@ fn psi_over_reference_quantile_bins_matches_numpy() {
     for (i, c) in f["psi"].as_array().expect("cases").iter().enumerate() {
         let reference = sorted(f64s(&c["reference"]));
         let current = f64s(&c["current"]);
-        let bins = QuantileBins::from_sorted_reference(&reference, c["bins"].as_u64().expect("bins") as usize);
+        let bins = QuantileBins::from_sorted_reference(
+            &reference,
+            c["bins"].as_u64().expect("bins") as usize,
+        );
         let want_edges = f64s(&c["edges"]);
         assert_eq!(bins.edges.len(), want_edges.len(), "case {i}: edges");
         for (g, w) in bins.edges.iter().zip(&want_edges) {
@@ -87,9 +124,17 @@ fn psi_over_reference_quantile_bins_matches_numpy() {
         }
         let rc = bins.counts(&reference);
         let cc = bins.counts(&current);
-        assert_eq!(rc, u64s(&c["reference_counts"]), "case {i}: reference counts");
+        assert_eq!(
+            rc,
+            u64s(&c["reference_counts"]),
+            "case {i}: reference counts"
+        );
         assert_eq!(cc, u64s(&c["current_counts"]), "case {i}: current counts");
-        close(psi(&rc, &cc), c["psi"].as_f64().expect("psi"), &format!("case {i} psi"));
+        close(
+            psi(&rc, &cc),
+            c["psi"].as_f64().expect("psi"),
+            &format!("case {i} psi"),
+        );
     }
 }
 
@@ -98,7 +143,10 @@ fn multiple_testing_matches_scipy() {
     let f = fixtures();
     for (i, c) in f["adjust"].as_array().expect("cases").iter().enumerate() {
         let p = f64s(&c["p"]);
-        for (name, corr) in [("bh", Correction::BenjaminiHochberg), ("bonferroni", Correction::Bonferroni)] {
+        for (name, corr) in [
+            ("bh", Correction::BenjaminiHochberg),
+            ("bonferroni", Correction::Bonferroni),
+        ] {
             let got = adjust_p_values(&p, corr);
             for (g, w) in got.iter().zip(f64s(&c[name])) {
                 close(*g, w, &format!("case {i} {name}"));

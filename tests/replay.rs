@@ -11,7 +11,13 @@ fn vigil() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vigil"))
 }
 
-fn write_stream(dir: &Path, name: &str, model: SimModel, seed: u64, phases: &[Phase]) -> std::path::PathBuf {
+fn write_stream(
+    dir: &Path,
+    name: &str,
+    model: SimModel,
+    seed: u64,
+    phases: &[Phase],
+) -> std::path::PathBuf {
     let mut sim = Simulator::new(model, seed);
     let path = dir.join(name);
     std::fs::write(&path, script(&mut sim, START, 100, phases)).expect("write stream");
@@ -41,7 +47,11 @@ struct Replay {
 }
 
 fn replay(dir: &Path, input: &Path, extra: &[&str]) -> Replay {
-    let (a, c, s) = (dir.join("alerts.jsonl"), dir.join("commands.jsonl"), dir.join("scores.jsonl"));
+    let (a, c, s) = (
+        dir.join("alerts.jsonl"),
+        dir.join("commands.jsonl"),
+        dir.join("scores.jsonl"),
+    );
     let out = vigil()
         .arg("replay")
         .arg("--input")
@@ -55,7 +65,11 @@ fn replay(dir: &Path, input: &Path, extra: &[&str]) -> Replay {
         .args(extra)
         .output()
         .expect("run vigil");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Replay {
         alerts: read_lines(&a),
         commands: read_lines(&c),
@@ -87,10 +101,19 @@ fn input_drift_fires_soon_and_never_rolls_back() {
     // windows of the change means before record 15,000.
     let drift_start = START + 10_000 * 100;
     let first = firing[0]["at"].as_str().expect("at");
-    let at = chrono::DateTime::parse_from_rfc3339(first).expect("rfc3339").timestamp_millis();
+    let at = chrono::DateTime::parse_from_rfc3339(first)
+        .expect("rfc3339")
+        .timestamp_millis();
     assert!(at > drift_start, "not before the drift");
-    assert!(at <= drift_start + 5_000 * 100, "soon after the drift: {first}");
-    assert!(r.commands.is_empty(), "input drift never rolls back: {:?}", r.commands);
+    assert!(
+        at <= drift_start + 5_000 * 100,
+        "soon after the drift: {first}"
+    );
+    assert!(
+        r.commands.is_empty(),
+        "input drift never rolls back: {:?}",
+        r.commands
+    );
     assert!(!r.scores.is_empty());
 }
 
@@ -109,22 +132,38 @@ fn regressed_version_gets_exactly_one_dry_run_rollback() {
     );
     let r = replay(dir.path(), &input, &[]);
     assert!(
-        r.alerts.iter().any(|a| a["state"] == "firing" && a["version"] == "v2"),
+        r.alerts
+            .iter()
+            .any(|a| a["state"] == "firing" && a["version"] == "v2"),
         "{:?}",
         r.alerts
     );
-    assert!(r.alerts.iter().all(|a| a["version"] != "v1"), "v1 was healthy");
+    assert!(
+        r.alerts.iter().all(|a| a["version"] != "v1"),
+        "v1 was healthy"
+    );
     assert_eq!(r.commands.len(), 1, "{:?}", r.commands);
     let c = &r.commands[0];
-    assert_eq!((c["from_version"].as_str(), c["to_version"].as_str()), (Some("v2"), Some("v1")));
+    assert_eq!(
+        (c["from_version"].as_str(), c["to_version"].as_str()),
+        (Some("v2"), Some("v1"))
+    );
     assert_eq!(c["dry_run"], true);
 
     // A replay of the same log against the same state dir issues nothing new: the command
     // log deduplicates by idempotency key, as after a crash and restart.
     let state = dir.path().join("state");
-    let first = replay(dir.path(), &input, &["--state-dir", state.to_str().expect("utf8")]);
+    let first = replay(
+        dir.path(),
+        &input,
+        &["--state-dir", state.to_str().expect("utf8")],
+    );
     assert_eq!(first.commands.len(), 1);
-    let again = replay(dir.path(), &input, &["--state-dir", state.to_str().expect("utf8")]);
+    let again = replay(
+        dir.path(),
+        &input,
+        &["--state-dir", state.to_str().expect("utf8")],
+    );
     assert!(again.commands.is_empty(), "{:?}", again.commands);
 }
 
@@ -139,7 +178,11 @@ fn stationary_stream_of_60000_records_stays_quiet() {
         &[phase(60_000, "v1", Behaviour::HEALTHY)],
     );
     let r = replay(dir.path(), &input, &[]);
-    assert!(r.scores.len() >= 55, "windows evaluated: {}", r.scores.len());
+    assert!(
+        r.scores.len() >= 55,
+        "windows evaluated: {}",
+        r.scores.len()
+    );
     assert!(r.alerts.is_empty(), "{:?}", r.alerts);
     assert!(r.commands.is_empty());
 }
@@ -187,7 +230,10 @@ fn check_config_lists_every_error_with_its_path() {
         "rules[1].name",
         "rules[1].when.against",
     ] {
-        assert!(err.contains(&format!("{path}:")), "missing {path} in:\n{err}");
+        assert!(
+            err.contains(&format!("{path}:")),
+            "missing {path} in:\n{err}"
+        );
     }
 
     let out = vigil()
@@ -201,14 +247,24 @@ fn check_config_lists_every_error_with_its_path() {
         .args(["check-config", "config/vigil.example.toml"])
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn baseline_profile_pins_the_reference() {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = SimModel::generic("fraud", 6, 2);
-    let train = write_stream(dir.path(), "train.jsonl", model.clone(), 21, &[phase(5_000, "train", Behaviour::HEALTHY)]);
+    let train = write_stream(
+        dir.path(),
+        "train.jsonl",
+        model.clone(),
+        21,
+        &[phase(5_000, "train", Behaviour::HEALTHY)],
+    );
     let profile = dir.path().join("profile.json");
     let out = vigil()
         .args(["baseline", "--input"])
@@ -217,17 +273,37 @@ fn baseline_profile_pins_the_reference() {
         .arg(&profile)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg = dir.path().join("vigil.toml");
     std::fs::write(&cfg, "[defaults]\nbaseline = \"profile.json\"\n").expect("write config");
 
     // With the baseline pinned, the very first window of live traffic is tested: drifted
     // traffic alerts from the start, with no reference phase to learn the drift as normal.
-    let live = write_stream(dir.path(), "live.jsonl", model, 22, &[phase(4_000, "v1", Behaviour::input_drift(3, 0.6))]);
-    let r = replay(dir.path(), &live, &["--config", cfg.to_str().expect("utf8")]);
-    assert_eq!(r.scores.len(), 4, "every window is tested against the pinned reference");
+    let live = write_stream(
+        dir.path(),
+        "live.jsonl",
+        model,
+        22,
+        &[phase(4_000, "v1", Behaviour::input_drift(3, 0.6))],
+    );
+    let r = replay(
+        dir.path(),
+        &live,
+        &["--config", cfg.to_str().expect("utf8")],
+    );
+    assert_eq!(
+        r.scores.len(),
+        4,
+        "every window is tested against the pinned reference"
+    );
     assert!(
-        r.alerts.iter().any(|a| a["rule"] == "input_drift" && a["state"] == "firing"),
+        r.alerts
+            .iter()
+            .any(|a| a["rule"] == "input_drift" && a["state"] == "firing"),
         "{:?}",
         r.alerts
     );

@@ -25,7 +25,10 @@ impl std::fmt::Debug for KafkaSink {
 impl KafkaSink {
     /// Creates the producer. `properties` are the user's librdkafka properties (security
     /// settings apply to producer and consumer alike).
-    pub fn new(brokers: &str, properties: &BTreeMap<String, String>) -> Result<KafkaSink, SinkError> {
+    pub fn new(
+        brokers: &str,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<KafkaSink, SinkError> {
         let mut cfg = ClientConfig::new();
         for (k, v) in properties {
             cfg.set(k, v);

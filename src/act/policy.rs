@@ -184,7 +184,12 @@ pub fn idempotency_key(model: &str, version: &str, first_window: Ts) -> String {
     h.update(version.as_bytes());
     h.update([0]);
     h.update(first_window.to_be_bytes());
-    let hex: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("rb-{hex}")
 }
 
@@ -259,7 +264,9 @@ impl RollbackState {
             m.healthy.retain(|v| v != version);
         } else if report.ops.records >= policy.min_window_records {
             *streak += 1;
-            if *streak >= policy.healthy_windows && m.healthy.last().map(String::as_str) != Some(version) {
+            if *streak >= policy.healthy_windows
+                && m.healthy.last().map(String::as_str) != Some(version)
+            {
                 m.healthy.retain(|v| v != version);
                 m.healthy.push(version.to_string());
             }
@@ -294,7 +301,13 @@ impl RollbackState {
                 .previous_version
                 .as_deref()
                 .filter(|p| m.healthy.iter().any(|h| h == p))
-                .or_else(|| m.healthy.iter().rev().map(String::as_str).find(|h| *h != version))
+                .or_else(|| {
+                    m.healthy
+                        .iter()
+                        .rev()
+                        .map(String::as_str)
+                        .find(|h| *h != version)
+                })
                 .map(str::to_string);
             let hour_ago = now - 3_600_000;
             let recent = m.issued_at.iter().filter(|&&t| t > hour_ago).count();
@@ -304,7 +317,11 @@ impl RollbackState {
                 Some(SuppressReason::NotTiedToVersionChange)
             } else if target.is_none() {
                 Some(SuppressReason::NoKnownGoodTarget)
-            } else if m.issued_at.back().is_some_and(|&t| now - t < policy.cooldown_ms) {
+            } else if m
+                .issued_at
+                .back()
+                .is_some_and(|&t| now - t < policy.cooldown_ms)
+            {
                 Some(SuppressReason::Cooldown)
             } else if recent >= policy.max_per_hour as usize {
                 Some(SuppressReason::RateLimited)
@@ -405,7 +422,8 @@ mod tests {
         }
         fn window(&mut self, r: &WindowReport) -> Vec<Decision> {
             self.alerts.on_window(&self.rules, r);
-            self.state.on_window(&self.policy, &self.rules, r, &self.alerts)
+            self.state
+                .on_window(&self.policy, &self.rules, r, &self.alerts)
         }
     }
 
@@ -432,7 +450,10 @@ mod tests {
         }
         assert_eq!(commands.len(), 1, "{commands:?}");
         let c = &commands[0];
-        assert_eq!((c.from_version.as_str(), c.to_version.as_str()), ("v2", "v1"));
+        assert_eq!(
+            (c.from_version.as_str(), c.to_version.as_str()),
+            ("v2", "v1")
+        );
         assert!(c.dry_run);
         assert_eq!(c.kind, "rollback");
         // for = 2 windows, then min_firing_windows = 2: the command comes at window 2.
@@ -471,7 +492,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(reasons, [SuppressReason::NoKnownGoodTarget], "reported once");
+        assert_eq!(
+            reasons,
+            [SuppressReason::NoKnownGoodTarget],
+            "reported once"
+        );
     }
 
     #[test]

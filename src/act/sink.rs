@@ -37,7 +37,9 @@ pub struct LineSink {
 
 impl std::fmt::Debug for LineSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineSink").field("name", &self.name).finish()
+        f.debug_struct("LineSink")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

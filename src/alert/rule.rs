@@ -228,8 +228,10 @@ impl Condition {
                     Baseline::Reference => &r.prediction_vs_reference,
                     Baseline::PreviousVersion => &r.prediction_vs_previous,
                 };
-                let drifting: Vec<&Drift> =
-                    rows.iter().filter(|d| drifts(d, p_below, psi_above)).collect();
+                let drifting: Vec<&Drift> = rows
+                    .iter()
+                    .filter(|d| drifts(d, p_below, psi_above))
+                    .collect();
                 let vs = match (against, &r.previous_version) {
                     (Baseline::PreviousVersion, Some(v)) => format!("previous version {v}"),
                     (b, _) => b.as_str().to_string(),
@@ -241,7 +243,11 @@ impl Condition {
                     } else {
                         format!(
                             "prediction shifted against the {vs}: {}",
-                            drifting.iter().map(|d| describe(d)).collect::<Vec<_>>().join(", ")
+                            drifting
+                                .iter()
+                                .map(|d| describe(d))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     },
                     details: json!({
@@ -290,7 +296,11 @@ impl Condition {
                         signal.as_str(),
                         signal.fmt_value(c),
                         signal.fmt_value(b),
-                        if b > 0.0 { format!("{:.2}", c / b) } else { "inf".into() },
+                        if b > 0.0 {
+                            format!("{:.2}", c / b)
+                        } else {
+                            "inf".into()
+                        },
                         p.map(|p| format!(", p={p:.2e}")).unwrap_or_default()
                     ),
                     _ => format!("{} not comparable with the {vs}", signal.as_str()),
@@ -518,7 +528,11 @@ mod tests {
     fn report() -> WindowReport {
         let drift = |name: &str, p: f64, psi: Option<f64>| Drift {
             name: name.into(),
-            test: if psi.is_some() { TestKind::Ks } else { TestKind::Chi2 },
+            test: if psi.is_some() {
+                TestKind::Ks
+            } else {
+                TestKind::Chi2
+            },
             result: TestResult {
                 statistic: 0.2,
                 p_value: p,
@@ -581,7 +595,10 @@ mod tests {
         assert_eq!(e.details["features_drifted"], 2);
         assert!(!c(Some(1e-4), Some(0.25), 3).evaluate(&r).holds);
         // PSI alone: categorical features are not judged.
-        assert_eq!(c(None, Some(0.25), 1).evaluate(&r).details["features_drifted"], 1);
+        assert_eq!(
+            c(None, Some(0.25), 1).evaluate(&r).details["features_drifted"],
+            1
+        );
     }
 
     #[test]
@@ -618,7 +635,11 @@ mod tests {
         };
         assert!(!lat.evaluate(&r).holds, "90 ms is not 1.5x 80 ms");
         let e = c(2.0, 0.02, Some(1e-4)).evaluate(&r);
-        assert!(e.summary.contains("8.00%") && e.summary.contains("v1"), "{}", e.summary);
+        assert!(
+            e.summary.contains("8.00%") && e.summary.contains("v1"),
+            "{}",
+            e.summary
+        );
     }
 
     #[test]

@@ -209,7 +209,11 @@ pub fn step(
     obs: Observation<'_>,
 ) -> (Option<AlertEntry>, Option<AlertState>) {
     let (model, version, previous) = key;
-    let summary = || rule.summary.clone().unwrap_or_else(|| obs.fire.summary.clone());
+    let summary = || {
+        rule.summary
+            .clone()
+            .unwrap_or_else(|| obs.fire.summary.clone())
+    };
     let span = (obs.now - obs.start).max(1);
     match entry {
         None if !obs.fire.holds => (None, None),
@@ -333,7 +337,11 @@ impl AlertTable {
                 start: r.start,
                 window: r.window,
             };
-            let key = (r.model.as_str(), r.version.as_str(), r.previous_version.as_deref());
+            let key = (
+                r.model.as_str(),
+                r.version.as_str(),
+                r.previous_version.as_deref(),
+            );
             let (next, entered) = step(entry, rule, key, obs);
             if let Some(e) = &next {
                 if let Some(state) = entered {
@@ -410,7 +418,8 @@ impl AlertTable {
                 } else {
                     AlertState::Inactive
                 };
-                e.summary = format!("{version} is no longer tracked (limits.max_versions_per_model)");
+                e.summary =
+                    format!("{version} is no longer tracked (limits.max_versions_per_model)");
                 event(&e, state, now)
             })
             .collect()
@@ -488,7 +497,11 @@ mod tests {
                 window: i as u64,
             };
             let (next, entered) = step(e.take(), rule, ("m", "v", None), obs);
-            e = if entered == Some(AlertState::Resolved) { None } else { next };
+            e = if entered == Some(AlertState::Resolved) {
+                None
+            } else {
+                next
+            };
             out.push(entered);
         }
         out
@@ -499,10 +512,24 @@ mod tests {
     #[test]
     fn pending_then_firing_then_resolved() {
         let r = rule(Hold::Windows(3), Hold::Windows(1));
-        let seq = [(true, false), (true, false), (true, false), (true, false), (false, false), (false, false)];
+        let seq = [
+            (true, false),
+            (true, false),
+            (true, false),
+            (true, false),
+            (false, false),
+            (false, false),
+        ];
         assert_eq!(
             run(&r, &seq),
-            [Some(Pending), None, Some(Firing), None, None, Some(Resolved)]
+            [
+                Some(Pending),
+                None,
+                Some(Firing),
+                None,
+                None,
+                Some(Resolved)
+            ]
         );
     }
 
@@ -510,24 +537,48 @@ mod tests {
     fn pending_that_stops_holding_goes_inactive_without_firing() {
         let r = rule(Hold::Windows(3), Hold::Windows(0));
         let seq = [(true, false), (true, false), (false, false), (true, false)];
-        assert_eq!(run(&r, &seq), [Some(Pending), None, Some(Inactive), Some(Pending)]);
+        assert_eq!(
+            run(&r, &seq),
+            [Some(Pending), None, Some(Inactive), Some(Pending)]
+        );
     }
 
     #[test]
     fn for_zero_fires_at_once_and_keep_zero_resolves_at_once() {
         let r = rule(Hold::Windows(0), Hold::Windows(0));
-        assert_eq!(run(&r, &[(true, false), (false, false)]), [Some(Firing), Some(Resolved)]);
+        assert_eq!(
+            run(&r, &[(true, false), (false, false)]),
+            [Some(Firing), Some(Resolved)]
+        );
     }
 
     #[test]
     fn hysteresis_keeps_a_flapping_alert_firing() {
         let r = rule(Hold::Windows(1), Hold::Windows(2));
         // Fires, then the condition flaps: never two quiet windows in a row past the keep.
-        let seq = [(true, false), (false, false), (true, false), (false, false), (false, false), (true, false)];
+        let seq = [
+            (true, false),
+            (false, false),
+            (true, false),
+            (false, false),
+            (false, false),
+            (true, false),
+        ];
         assert_eq!(run(&r, &seq), [Some(Firing), None, None, None, None, None]);
         // The looser keep condition holds the alert too.
-        let seq = [(true, false), (false, true), (false, true), (false, true), (false, false), (false, false), (false, false)];
-        assert_eq!(run(&r, &seq), [Some(Firing), None, None, None, None, None, Some(Resolved)]);
+        let seq = [
+            (true, false),
+            (false, true),
+            (false, true),
+            (false, true),
+            (false, false),
+            (false, false),
+            (false, false),
+        ];
+        assert_eq!(
+            run(&r, &seq),
+            [Some(Firing), None, None, None, None, None, Some(Resolved)]
+        );
     }
 
     #[test]
@@ -535,10 +586,26 @@ mod tests {
         // Windows end every 10 ms: `for` 25 ms fires at the window ending 25 ms or more after
         // the first one that held.
         let r = rule(Hold::Duration(25), Hold::Duration(15));
-        let seq = [(true, false), (true, false), (true, false), (true, false), (false, false), (false, false), (false, false)];
+        let seq = [
+            (true, false),
+            (true, false),
+            (true, false),
+            (true, false),
+            (false, false),
+            (false, false),
+            (false, false),
+        ];
         assert_eq!(
             run(&r, &seq),
-            [Some(Pending), None, None, Some(Firing), None, None, Some(Resolved)]
+            [
+                Some(Pending),
+                None,
+                None,
+                Some(Firing),
+                None,
+                None,
+                Some(Resolved)
+            ]
         );
     }
 

@@ -44,9 +44,11 @@ pub fn baseline(config: &Config, input: &Path, output: &Path) -> anyhow::Result<
             Err(e) => {
                 summary.rejected += 1;
                 if summary.examples.len() < 5 {
-                    summary
-                        .examples
-                        .push(format!("line {line}: {}: {}", e.reason.as_str(), e.detail));
+                    summary.examples.push(format!(
+                        "line {line}: {}: {}",
+                        e.reason.as_str(),
+                        e.detail
+                    ));
                 }
                 return;
             }
@@ -91,7 +93,10 @@ pub fn baseline(config: &Config, input: &Path, output: &Path) -> anyhow::Result<
             .iter()
             .map(|(name, (index, acc))| {
                 let bins = config.model(name).psi_bins;
-                (name.clone(), ReferenceProfile::from_acc(&index.names, acc, bins))
+                (
+                    name.clone(),
+                    ReferenceProfile::from_acc(&index.names, acc, bins),
+                )
             })
             .collect(),
     };

@@ -37,7 +37,8 @@ pub struct BaselineFile {
 pub fn load_baselines(config: &Config) -> anyhow::Result<BTreeMap<String, ReferenceProfile>> {
     let mut out = BTreeMap::new();
     let read = |p: &Path| -> anyhow::Result<BaselineFile> {
-        let bytes = std::fs::read(p).with_context(|| format!("reading baseline {}", p.display()))?;
+        let bytes =
+            std::fs::read(p).with_context(|| format!("reading baseline {}", p.display()))?;
         let file: BaselineFile = serde_json::from_slice(&bytes)
             .with_context(|| format!("parsing baseline {}", p.display()))?;
         anyhow::ensure!(
@@ -160,7 +161,12 @@ fn human_command(c: &RollbackCommand) -> String {
 impl Outputs {
     /// Ships everything one record caused. `payload` and `origin` describe the record for
     /// the dead-letter sink.
-    pub fn ship(&mut self, fx: &Effects, origin: Origin<'_>, payload: &[u8]) -> Result<(), ShipError> {
+    pub fn ship(
+        &mut self,
+        fx: &Effects,
+        origin: Origin<'_>,
+        payload: &[u8],
+    ) -> Result<(), ShipError> {
         self.summary.records += 1;
         if fx.is_quiet() {
             return Ok(());
@@ -205,7 +211,9 @@ impl Outputs {
                     version,
                     rule,
                     reason,
-                } => tracing::debug!(%model, %version, %rule, reason = reason.as_str(), "rollback held back"),
+                } => {
+                    tracing::debug!(%model, %version, %rule, reason = reason.as_str(), "rollback held back")
+                }
             }
         }
         Ok(())

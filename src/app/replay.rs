@@ -44,7 +44,11 @@ pub fn replay(config: Arc<Config>, opts: &ReplayOptions) -> anyhow::Result<Summa
         alerts: Some(sink(&opts.alerts_out)?),
         display: Some(Display::Json),
         commands: Some(sink(&opts.commands_out)?),
-        scores: opts.scores_out.as_ref().map(|p| LineSink::file(p)).transpose()?,
+        scores: opts
+            .scores_out
+            .as_ref()
+            .map(|p| LineSink::file(p))
+            .transpose()?,
         dead_letter: Some(match &opts.dead_letter_out {
             Some(p) => LineSink::file(p)?,
             None => LineSink::stderr(),

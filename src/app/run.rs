@@ -77,7 +77,11 @@ pub async fn run(
         .clone()
         .context("`vigil run` needs a [kafka] section in the config")?;
     let baselines = load_baselines(&config)?;
-    let state_dir = config.state_dir.as_deref().map(StateDir::open).transpose()?;
+    let state_dir = config
+        .state_dir
+        .as_deref()
+        .map(StateDir::open)
+        .transpose()?;
     let snapshot = match &state_dir {
         Some(d) => d.load_snapshot()?,
         None => None,

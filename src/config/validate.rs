@@ -44,7 +44,10 @@ fn duration(errs: &mut Errors, path: &str, s: &str) -> Option<Duration> {
     match humantime::parse_duration(s.trim()) {
         Ok(d) => Some(d),
         Err(e) => {
-            errs.push(path, format!("invalid duration {s:?} ({e}); write e.g. \"30s\", \"5m\""));
+            errs.push(
+                path,
+                format!("invalid duration {s:?} ({e}); write e.g. \"30s\", \"5m\""),
+            );
             None
         }
     }
@@ -175,7 +178,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         for key in k.properties.keys() {
             if matches!(
                 key.as_str(),
-                "group.id" | "bootstrap.servers" | "enable.auto.commit" | "enable.auto.offset.store"
+                "group.id"
+                    | "bootstrap.servers"
+                    | "enable.auto.commit"
+                    | "enable.auto.offset.store"
             ) {
                 errs.push(
                     format!("kafka.properties.{key:?}"),
@@ -206,7 +212,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         }),
     };
 
-    let defaults = model(&mut errs, "defaults", &ModelConfig::default(), &raw.defaults);
+    let defaults = model(
+        &mut errs,
+        "defaults",
+        &ModelConfig::default(),
+        &raw.defaults,
+    );
     let models: BTreeMap<String, ModelConfig> = raw
         .models
         .iter()
@@ -283,12 +294,22 @@ fn model(errs: &mut Errors, path: &str, base: &ModelConfig, m: &RawModel) -> Mod
         out.reference_size = bounded(errs, &format!("{path}.reference_size"), v, 10, u64::MAX);
     }
     if let Some(v) = m.reference_sample_size {
-        out.reference_sample_size =
-            bounded(errs, &format!("{path}.reference_sample_size"), v, 10, MAX_SAMPLE) as usize;
+        out.reference_sample_size = bounded(
+            errs,
+            &format!("{path}.reference_sample_size"),
+            v,
+            10,
+            MAX_SAMPLE,
+        ) as usize;
     }
     if let Some(v) = m.window_sample_size {
-        out.window_sample_size =
-            bounded(errs, &format!("{path}.window_sample_size"), v, 10, MAX_SAMPLE) as usize;
+        out.window_sample_size = bounded(
+            errs,
+            &format!("{path}.window_sample_size"),
+            v,
+            10,
+            MAX_SAMPLE,
+        ) as usize;
     }
     if let Some(v) = m.min_window_records {
         out.min_window_records = v;
@@ -322,7 +343,12 @@ fn model(errs: &mut Errors, path: &str, base: &ModelConfig, m: &RawModel) -> Mod
     out
 }
 
-fn rollback(errs: &mut Errors, path: &str, base: &RollbackPolicy, r: &RawRollback) -> RollbackPolicy {
+fn rollback(
+    errs: &mut Errors,
+    path: &str,
+    base: &RollbackPolicy,
+    r: &RawRollback,
+) -> RollbackPolicy {
     let mut p = base.clone();
     if let Some(v) = r.enabled {
         p.enabled = v;
@@ -331,7 +357,8 @@ fn rollback(errs: &mut Errors, path: &str, base: &RollbackPolicy, r: &RawRollbac
         p.dry_run = v;
     }
     if let Some(v) = r.min_firing_windows {
-        p.min_firing_windows = bounded(errs, &format!("{path}.min_firing_windows"), v, 1, 1000) as u32;
+        p.min_firing_windows =
+            bounded(errs, &format!("{path}.min_firing_windows"), v, 1, 1000) as u32;
     }
     if let Some(v) = r.min_window_records {
         p.min_window_records = v;
@@ -370,7 +397,11 @@ fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
             Severity::Warning
         }
     };
-    let for_ = hold(errs, &format!("{path}.for"), r.for_.as_deref().unwrap_or("2 windows"));
+    let for_ = hold(
+        errs,
+        &format!("{path}.for"),
+        r.for_.as_deref().unwrap_or("2 windows"),
+    );
     let keep = hold(
         errs,
         &format!("{path}.keep_firing_for"),

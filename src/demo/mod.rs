@@ -60,7 +60,12 @@ struct Serving {
 pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<DemoReport> {
     let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
     let brokers = cluster.bootstrap_servers();
-    for topic in ["inference", "vigil.alerts", "serving.control", "vigil.dead-letter"] {
+    for topic in [
+        "inference",
+        "vigil.alerts",
+        "serving.control",
+        "vigil.dead-letter",
+    ] {
         cluster
             .create_topic(topic, 1, 1)
             .with_context(|| format!("creating topic {topic}"))?;
@@ -104,10 +109,7 @@ pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<
     let sent = producer.await.unwrap_or(Ok(0))?;
     control.await.ok();
     drop(cluster);
-    let obeyed = serving
-        .lock()
-        .map(|s| s.obeyed.clone())
-        .unwrap_or_default();
+    let obeyed = serving.lock().map(|s| s.obeyed.clone()).unwrap_or_default();
     Ok(DemoReport {
         vigil: summary?,
         sent,
@@ -150,10 +152,16 @@ async fn produce(
                 }
                 s.version.clone()
             };
-            let b = if version == "v2" { bad } else { Behaviour::HEALTHY };
+            let b = if version == "v2" {
+                bad
+            } else {
+                Behaviour::HEALTHY
+            };
             line.clear();
             sim.record(&mut line, start + (sent * 1000 / RATE) as i64, &version, &b);
-            let rec = FutureRecord::to("inference").key("fraud").payload(line.as_bytes());
+            let rec = FutureRecord::to("inference")
+                .key("fraud")
+                .payload(line.as_bytes());
             if let Err((e, _)) = producer.send_result(rec) {
                 tracing::warn!(error = %e, "demo producer");
             }

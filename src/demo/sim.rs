@@ -85,9 +85,15 @@ impl SimModel {
     pub fn fraud() -> SimModel {
         SimModel {
             name: "fraud".into(),
-            numeric: ["amount", "account_age_days", "txn_count_24h", "distance_km", "hour"]
-                .map(String::from)
-                .to_vec(),
+            numeric: [
+                "amount",
+                "account_age_days",
+                "txn_count_24h",
+                "distance_km",
+                "hour",
+            ]
+            .map(String::from)
+            .to_vec(),
             categorical: ["country", "merchant_category", "device"]
                 .map(String::from)
                 .to_vec(),

@@ -7,8 +7,8 @@ use super::accumulate::Acc;
 use super::profile::{ops_stats, NumericRef, RefSeries, ReferenceProfile};
 use super::series::{CategoricalAcc, NumericAcc, SeriesAcc};
 use super::stats::{
-    adjust_p_values, chi2_homogeneity, ks_2samp_sorted, psi, two_proportion_z_greater,
-    Correction,
+    adjust_p_values, chi2_homogeneity, pool_sparse, psi, two_proportion_z_greater, Correction,
+    KsMemo,
 };
 use crate::record::{Drift, OpsStats, TestKind, WindowReport};
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,7 @@ pub fn close_window(
     acc: &Acc,
     previous: Option<(&str, &LastWindow)>,
     settings: TestSettings,
+    ks: &mut KsMemo,
 ) -> (WindowReport, LastWindow) {
     let ops = ops_stats(acc);
     let score_sorted = acc.score.sample.sorted();
@@ -63,7 +64,7 @@ pub fn close_window(
     if testable {
         for (slot, f) in profile.features.iter().enumerate() {
             let row = match (&f.series, acc.features.get(slot)) {
-                (RefSeries::Numeric(r), Some(SeriesAcc::Numeric(c))) => numeric(&f.name, r, c),
+                (RefSeries::Numeric(r), Some(SeriesAcc::Numeric(c))) => numeric(&f.name, r, c, ks),
                 (RefSeries::Categorical(r), Some(SeriesAcc::Categorical(c))) => {
                     categorical(&f.name, r, c)
                 }
@@ -73,7 +74,13 @@ pub fn close_window(
         }
         adjust(&mut features, settings.correction);
         if let Some(r) = &profile.score {
-            vs_ref.extend(numeric_sorted("prediction.score", r, &acc.score, &score_sorted));
+            vs_ref.extend(numeric_sorted(
+                "prediction.score",
+                r,
+                &acc.score,
+                &score_sorted,
+                ks,
+            ));
         }
         if let Some(r) = &profile.label {
             vs_ref.extend(categorical("prediction.label", r, &acc.label));
@@ -81,7 +88,7 @@ pub fn close_window(
         adjust(&mut vs_ref, settings.correction);
         if let Some((_, last)) = previous {
             if !last.score_sorted.is_empty() && !score_sorted.is_empty() {
-                let result = ks_2samp_sorted(&score_sorted, &last.score_sorted);
+                let result = ks.ks_2samp_sorted(&score_sorted, &last.score_sorted);
                 vs_prev.push(Drift {
                     name: "prediction.score".into(),
                     test: TestKind::Ks,
@@ -133,15 +140,21 @@ fn adjust(rows: &mut [Drift], correction: Correction) {
     }
 }
 
-fn numeric(name: &str, r: &NumericRef, c: &NumericAcc) -> Option<Drift> {
-    numeric_sorted(name, r, c, &c.sample.sorted())
+fn numeric(name: &str, r: &NumericRef, c: &NumericAcc, ks: &mut KsMemo) -> Option<Drift> {
+    numeric_sorted(name, r, c, &c.sample.sorted(), ks)
 }
 
-fn numeric_sorted(name: &str, r: &NumericRef, c: &NumericAcc, sorted: &[f64]) -> Option<Drift> {
+fn numeric_sorted(
+    name: &str,
+    r: &NumericRef,
+    c: &NumericAcc,
+    sorted: &[f64],
+    ks: &mut KsMemo,
+) -> Option<Drift> {
     if sorted.is_empty() || r.sorted.is_empty() {
         return None;
     }
-    let result = ks_2samp_sorted(sorted, &r.sorted);
+    let result = ks.ks_2samp_sorted(sorted, &r.sorted);
     let psi = (c.bin_counts.len() == r.bin_counts.len() && c.seen() > 0)
         .then(|| psi(&r.bin_counts, &c.bin_counts));
     Some(Drift {
@@ -160,6 +173,7 @@ fn categorical(name: &str, r: &CategoricalAcc, c: &CategoricalAcc) -> Option<Dri
         return None;
     }
     let (base, cur) = c.aligned_with(r);
+    let (base, cur) = pool_sparse(&base, &cur);
     let result = chi2_homogeneity(&base, &cur)?;
     Some(Drift {
         name: name.to_string(),

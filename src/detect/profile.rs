@@ -136,7 +136,10 @@ impl ReferenceProfile {
         // iteration order differs between processes.
         let value = serde_json::to_value(self).expect("a profile serialises");
         let bytes = serde_json::to_vec(&value).expect("a value serialises");
-        Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The feature names in slot order.

@@ -162,25 +162,53 @@ fn ks_counts(a: &[f64], b: &[f64]) -> (u64, u64, u64) {
     if n1 == 0 || n2 == 0 {
         return (n1, n2, 0);
     }
-    // Walk both samples in value order; after each distinct value compare the empirical
-    // CDFs exactly, in integers: |i/n1 - j/n2| = |i*n2 - j*n1| / (n1*n2).
+    // Walk both samples in value order, comparing the empirical CDFs exactly, in integers:
+    // |i/n1 - j/n2| = |i*n2 - j*n1| / (n1*n2). The gap is taken only where the next value
+    // differs from the current one, so ties count as one step (as scipy's searchsorted
+    // with side="right" does). Written without data-dependent branches: the two samples
+    // interleave at random, which would defeat the branch predictor.
     let (mut i, mut j) = (0usize, 0usize);
     let mut best: u64 = 0;
-    while i < a.len() && j < b.len() {
-        let x = if a[i] <= b[j] { a[i] } else { b[j] };
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
+    let get = |s: &[f64], k: usize| if k < s.len() { s[k] } else { f64::INFINITY };
+    let total = a.len() + b.len();
+    for _ in 0..total {
+        let (x, y) = (get(a, i), get(b, j));
+        let take_a = x <= y;
+        let v = if take_a { x } else { y };
+        i += take_a as usize;
+        j += (!take_a) as usize;
+        let next = get(a, i).min(get(b, j));
         let d = (i as u64 * n2).abs_diff(j as u64 * n1);
-        best = best.max(d);
+        let at_step = (next > v) as u64;
+        best = best.max(d * at_step);
     }
-    // After one sample is exhausted the other's CDF only rises towards 1, so the gap only
-    // shrinks: nothing more to check.
     let g = gcd(n1, n2);
     (n1, n2, best / g)
+}
+
+/// The order-preserving map of an f64 onto u64 (as `f64::total_cmp` orders them).
+#[inline]
+fn order_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+
+#[inline]
+fn from_order_key(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+/// A sorted copy of `values` (ascending, as `f64::total_cmp`). Sorting integer keys is about
+/// twice as fast as sorting floats through `total_cmp`, and windows sort one sample per
+/// numeric series.
+pub fn sorted_copy(values: &[f64]) -> Vec<f64> {
+    let mut keys: Vec<u64> = values.iter().map(|&x| order_key(x)).collect();
+    keys.sort_unstable();
+    keys.into_iter().map(from_order_key).collect()
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -328,7 +356,10 @@ pub fn pool_sparse(base: &[u64], cur: &[u64]) -> (Vec<u64>, Vec<u64>) {
     let nb: u64 = base.iter().sum();
     let nc: u64 = cur.iter().sum();
     let n = (nb + nc) as f64;
-    let (mut b, mut c) = (Vec::with_capacity(base.len()), Vec::with_capacity(cur.len()));
+    let (mut b, mut c) = (
+        Vec::with_capacity(base.len()),
+        Vec::with_capacity(cur.len()),
+    );
     let (mut pb, mut pc) = (0u64, 0u64);
     for (&x, &y) in base.iter().zip(cur) {
         let col = (x + y) as f64;
@@ -480,9 +511,7 @@ impl Reservoir {
 
     /// The sample, sorted ascending.
     pub fn sorted(&self) -> Vec<f64> {
-        let mut v = self.values.clone();
-        v.sort_unstable_by(f64::total_cmp);
-        v
+        sorted_copy(&self.values)
     }
 
     /// Forgets the values (keeping the allocation and the random stream).
@@ -516,6 +545,36 @@ mod tests {
         assert_eq!(b.bin_of(0.0), 0);
         assert_eq!(b.bin_of(100.0), b.len() - 1);
         assert_eq!(b.counts(&x).iter().sum::<u64>(), 10);
+    }
+
+    #[test]
+    fn sorted_copy_orders_like_total_cmp() {
+        let x = [
+            3.5,
+            -0.0,
+            0.0,
+            -7.25,
+            f64::MAX,
+            f64::MIN,
+            1e-300,
+            -1e-300,
+            2.0,
+            2.0,
+        ];
+        let mut want = x.to_vec();
+        want.sort_unstable_by(f64::total_cmp);
+        let got = sorted_copy(&x);
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn ties_across_samples_count_once() {
+        // scipy.stats.ks_2samp([1, 2, 2, 3], [2, 2, 2, 4]).statistic == 0.25
+        let r = ks_2samp_sorted(&[1.0, 2.0, 2.0, 3.0], &[2.0, 2.0, 2.0, 4.0]);
+        assert_eq!(r.statistic, 0.25);
     }
 
     #[test]
@@ -559,7 +618,10 @@ mod tests {
         }
         let b = adjust_p_values(&p, Correction::Bonferroni);
         assert_eq!(b[3], 0.8);
-        assert_eq!(adjust_p_values(&[0.5, 0.9], Correction::Bonferroni), [1.0, 1.0]);
+        assert_eq!(
+            adjust_p_values(&[0.5, 0.9], Correction::Bonferroni),
+            [1.0, 1.0]
+        );
     }
 
     #[test]

@@ -160,6 +160,129 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
     }
 }
 
+/// The `features` object, decoded straight into feature values (the hot path: no
+/// intermediate tree). A value of a type features cannot have is remembered, not fatal to
+/// the parse, so that the rejection can name it.
+enum Features<'a> {
+    /// Name -> value, in input order; `bad` is the first value of a wrong type.
+    Map {
+        values: Vec<(Cow<'a, str>, FeatureValue<'a>)>,
+        bad: Option<(Cow<'a, str>, &'static str)>,
+    },
+    /// `features` was not an object (its JSON type).
+    NotObject(&'static str),
+}
+
+enum Feature<'a> {
+    Value(FeatureValue<'a>),
+    Bad(&'static str),
+}
+
+struct FeatureSeed;
+
+impl<'de> DeserializeSeed<'de> for FeatureSeed {
+    type Value = Feature<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Feature<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a feature value")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Null))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Null))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Num(v as f64)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Num(v as f64)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Num(v)))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Cat(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Cat(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Feature::Value(FeatureValue::Cat(Cow::Owned(v))))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Feature::Bad("array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Feature::Bad("object"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+struct FeaturesSeed;
+
+impl<'de> DeserializeSeed<'de> for FeaturesSeed {
+    type Value = Features<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Features<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of features")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut values = Vec::with_capacity(map.size_hint().unwrap_or(32).min(256));
+                let mut bad = None;
+                while let Some(k) = map.next_key_seed(KeySeed)? {
+                    match map.next_value_seed(FeatureSeed)? {
+                        Feature::Value(v) => values.push((k, v)),
+                        Feature::Bad(t) => {
+                            bad.get_or_insert((k, t));
+                        }
+                    }
+                }
+                Ok(Features::Map { values, bad })
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Features::Map {
+                    values: Vec::new(),
+                    bad: None,
+                })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Features::NotObject("bool"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Features::NotObject("number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Features::NotObject("number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Features::NotObject("number"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Features::NotObject("string"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Features::NotObject("array"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// The top-level fields vigil reads, each still untyped. Everything else is skipped.
 #[derive(Default)]
 struct Top<'a> {
@@ -168,7 +291,7 @@ struct Top<'a> {
     model: Option<Json<'a>>,
     version: Option<Json<'a>>,
     request_id: Option<Json<'a>>,
-    features: Option<Json<'a>>,
+    features: Option<Features<'a>>,
     prediction: Option<Json<'a>>,
     latency_ms: Option<Json<'a>>,
     status: Option<Json<'a>>,
@@ -197,7 +320,10 @@ impl<'de> Visitor<'de> for TopVisitor {
                 "model" => &mut t.model,
                 "version" => &mut t.version,
                 "request_id" => &mut t.request_id,
-                "features" => &mut t.features,
+                "features" => {
+                    t.features = Some(map.next_value_seed(FeaturesSeed)?);
+                    continue;
+                }
                 "prediction" => &mut t.prediction,
                 "latency_ms" => &mut t.latency_ms,
                 "status" => &mut t.status,
@@ -277,7 +403,10 @@ fn parse_error(bytes: &[u8], e: serde_json::Error) -> Rejection {
     // Infinity (Python's json module does) produce text that is not JSON at all. Both are
     // the same mistake from the producer's side: a non-finite number.
     if msg.starts_with("number out of range") {
-        return reject(RejectReason::NonFinite, format!("number out of range ({msg})"));
+        return reject(
+            RejectReason::NonFinite,
+            format!("number out of range ({msg})"),
+        );
     }
     if e.is_syntax() && contains_non_finite_token(bytes) {
         return reject(
@@ -369,7 +498,10 @@ fn finite(x: f64, path: &str) -> Result<f64, Rejection> {
     if x.is_finite() {
         Ok(x)
     } else {
-        Err(reject(RejectReason::NonFinite, format!("{path}: {x} is not finite")))
+        Err(reject(
+            RejectReason::NonFinite,
+            format!("{path}: {x} is not finite"),
+        ))
     }
 }
 
@@ -421,22 +553,6 @@ fn ts(v: Option<Json<'_>>) -> Result<Ts, Rejection> {
         ));
     }
     Ok(t)
-}
-
-fn feature<'a>(name: &str, v: Json<'a>) -> Result<FeatureValue<'a>, Rejection> {
-    Ok(match v {
-        Json::Null => FeatureValue::Null,
-        Json::Bool(b) => FeatureValue::Bool(b),
-        Json::Num(x) => FeatureValue::Num(finite(x, &format!("features.{name}"))?),
-        Json::Str(s) => FeatureValue::Cat(s),
-        other => {
-            return Err(wrong(
-                &format!("features.{name}"),
-                "number, string, bool or null",
-                &other,
-            ))
-        }
-    })
 }
 
 fn prediction<'a>(v: Option<Json<'a>>) -> Result<Prediction<'a>, Rejection> {
@@ -505,7 +621,11 @@ fn status(v: Option<Json<'_>>) -> Result<Option<Status>, Rejection> {
     let code_ok = |c: f64| c == 0.0 || (200.0..300.0).contains(&c);
     Ok(match v {
         None | Some(Json::Null) => None,
-        Some(Json::Num(c)) => Some(if code_ok(c) { Status::Ok } else { Status::Error }),
+        Some(Json::Num(c)) => Some(if code_ok(c) {
+            Status::Ok
+        } else {
+            Status::Error
+        }),
         Some(Json::Bool(b)) => Some(if b { Status::Ok } else { Status::Error }),
         Some(Json::Str(s)) => {
             let s = s.trim();
@@ -531,26 +651,45 @@ fn inference<'a>(t: Top<'a>, limits: &DecodeLimits) -> Result<InferenceRecord<'a
         Some(v) => name(v, "request_id")?,
     };
     let features = match t.features {
-        None | Some(Json::Null) => Vec::new(),
-        Some(Json::Obj(fields)) => {
-            if fields.len() > limits.max_features {
+        None => Vec::new(),
+        Some(Features::NotObject(got)) => {
+            return Err(reject(
+                RejectReason::WrongType,
+                format!("features: expected object, got {got}"),
+            ))
+        }
+        Some(Features::Map {
+            bad: Some((k, got)),
+            ..
+        }) => {
+            return Err(reject(
+                RejectReason::WrongType,
+                format!("features.{k}: expected number, string, bool or null, got {got}"),
+            ))
+        }
+        Some(Features::Map { values, bad: None }) => {
+            if values.len() > limits.max_features {
                 return Err(reject(
                     RejectReason::TooManyFeatures,
                     format!(
                         "features: {} features exceed the limit of {}",
-                        fields.len(),
+                        values.len(),
                         limits.max_features
                     ),
                 ));
             }
-            let mut out = Vec::with_capacity(fields.len());
-            for (k, v) in fields {
-                let f = feature(&k, v)?;
-                out.push((k, f));
+            // serde_json refuses non-finite numbers while parsing; this guards the invariant.
+            if let Some((k, _)) = values
+                .iter()
+                .find(|(_, v)| matches!(v, FeatureValue::Num(x) if !x.is_finite()))
+            {
+                return Err(reject(
+                    RejectReason::NonFinite,
+                    format!("features.{k}: not finite"),
+                ));
             }
-            out
+            values
         }
-        Some(other) => return Err(wrong("features", "object", &other)),
     };
     let prediction = prediction(t.prediction)?;
     let latency_ms = match t.latency_ms {
@@ -663,15 +802,24 @@ mod tests {
     #[test]
     fn prediction_shapes() {
         let base = |p: &str| {
-            format!(r#"{{"ts":1767225600000,"model":"m","version":3,"features":{{}},"prediction":{p}}}"#)
+            format!(
+                r#"{{"ts":1767225600000,"model":"m","version":3,"features":{{}},"prediction":{p}}}"#
+            )
         };
         let get = |p: &str| match decode(base(p).as_bytes(), None, &DecodeLimits::default()) {
-            Ok(Record::Inference(r)) => (r.version.to_string(), r.prediction.score, r.prediction.label.map(|l| l.to_string())),
+            Ok(Record::Inference(r)) => (
+                r.version.to_string(),
+                r.prediction.score,
+                r.prediction.label.map(|l| l.to_string()),
+            ),
             other => panic!("{other:?}"),
         };
         assert_eq!(get("0.25"), ("3".into(), Some(0.25), None));
         assert_eq!(get(r#""cat""#), ("3".into(), None, Some("cat".into())));
-        assert_eq!(get(r#"{"probs":[0.1,0.7,0.2]}"#), ("3".into(), Some(0.7), Some("1".into())));
+        assert_eq!(
+            get(r#"{"probs":[0.1,0.7,0.2]}"#),
+            ("3".into(), Some(0.7), Some("1".into()))
+        );
     }
 
     #[test]
@@ -682,11 +830,21 @@ mod tests {
         assert!(matches!(dec(m), Ok(Record::Metric(_))));
         let k = r#"{"kind":"metric","ts":1767225600000,"name":"q","value":3}"#;
         assert!(matches!(dec(k), Ok(Record::Metric(_))));
-        assert_eq!(reason(r#"{"kind":"trace","ts":1}"#), RejectReason::UnknownKind);
+        assert_eq!(
+            reason(r#"{"kind":"trace","ts":1}"#),
+            RejectReason::UnknownKind
+        );
         assert_eq!(reason(r#"{"ts":1767225600000}"#), RejectReason::UnknownKind);
         // A topic's kind wins over the shape.
-        let r = decode(l.as_bytes(), Some(RecordKind::Inference), &DecodeLimits::default());
-        assert_eq!(r.expect_err("no version").reason, RejectReason::MissingField);
+        let r = decode(
+            l.as_bytes(),
+            Some(RecordKind::Inference),
+            &DecodeLimits::default(),
+        );
+        assert_eq!(
+            r.expect_err("no version").reason,
+            RejectReason::MissingField
+        );
     }
 
     #[test]
@@ -694,16 +852,56 @@ mod tests {
         let cases = [
             ("not json", RejectReason::NotJson, ""),
             ("[1,2]", RejectReason::NotJson, "array"),
-            (r#"{"ts":1767225600000,"model":"m","version":"v","features":{}} trailing"#, RejectReason::NotJson, ""),
-            (r#"{"ts":1767225600000,"version":"v","features":{}}"#, RejectReason::MissingField, "model"),
-            (r#"{"ts":1767225600000,"model":"m","version":"v","features":{"a":[1]}}"#, RejectReason::WrongType, "features.a"),
-            (r#"{"ts":1767225600000,"model":7,"version":"v","features":{}}"#, RejectReason::WrongType, "model"),
-            (r#"{"ts":1767225600000,"model":"m","version":"v","features":{"a":1e999}}"#, RejectReason::NonFinite, ""),
-            (r#"{"ts":1767225600000,"model":"m","version":"v","features":{"a":NaN}}"#, RejectReason::NonFinite, "NaN"),
-            (r#"{"ts":"yesterday","model":"m","version":"v","features":{}}"#, RejectReason::BadTimestamp, "ts"),
-            (r#"{"ts":1767225600,"model":"m","version":"v","features":{}}"#, RejectReason::BadTimestamp, "ts"),
-            (r#"{"ts":1767225600000,"model":"m","version":"v","features":{},"latency_ms":"fast"}"#, RejectReason::WrongType, "latency_ms"),
-            (r#"{"ts":1767225600000,"model":"m","version":"v","features":{},"prediction":[1]}"#, RejectReason::WrongType, "prediction"),
+            (
+                r#"{"ts":1767225600000,"model":"m","version":"v","features":{}} trailing"#,
+                RejectReason::NotJson,
+                "",
+            ),
+            (
+                r#"{"ts":1767225600000,"version":"v","features":{}}"#,
+                RejectReason::MissingField,
+                "model",
+            ),
+            (
+                r#"{"ts":1767225600000,"model":"m","version":"v","features":{"a":[1]}}"#,
+                RejectReason::WrongType,
+                "features.a",
+            ),
+            (
+                r#"{"ts":1767225600000,"model":7,"version":"v","features":{}}"#,
+                RejectReason::WrongType,
+                "model",
+            ),
+            (
+                r#"{"ts":1767225600000,"model":"m","version":"v","features":{"a":1e999}}"#,
+                RejectReason::NonFinite,
+                "",
+            ),
+            (
+                r#"{"ts":1767225600000,"model":"m","version":"v","features":{"a":NaN}}"#,
+                RejectReason::NonFinite,
+                "NaN",
+            ),
+            (
+                r#"{"ts":"yesterday","model":"m","version":"v","features":{}}"#,
+                RejectReason::BadTimestamp,
+                "ts",
+            ),
+            (
+                r#"{"ts":1767225600,"model":"m","version":"v","features":{}}"#,
+                RejectReason::BadTimestamp,
+                "ts",
+            ),
+            (
+                r#"{"ts":1767225600000,"model":"m","version":"v","features":{},"latency_ms":"fast"}"#,
+                RejectReason::WrongType,
+                "latency_ms",
+            ),
+            (
+                r#"{"ts":1767225600000,"model":"m","version":"v","features":{},"prediction":[1]}"#,
+                RejectReason::WrongType,
+                "prediction",
+            ),
         ];
         for (input, want, path) in cases {
             let r = dec(input).expect_err(input);
@@ -719,10 +917,18 @@ mod tests {
             max_features: 2,
         };
         let big = format!(r#"{{"ts":1767225600000,"model":"{}"}}"#, "x".repeat(200));
-        assert_eq!(decode(big.as_bytes(), None, &limits).expect_err("big").reason, RejectReason::TooLarge);
-        let many = r#"{"ts":1767225600000,"model":"m","version":"v","features":{"a":1,"b":2,"c":3}}"#;
         assert_eq!(
-            decode(many.as_bytes(), None, &limits).expect_err("many").reason,
+            decode(big.as_bytes(), None, &limits)
+                .expect_err("big")
+                .reason,
+            RejectReason::TooLarge
+        );
+        let many =
+            r#"{"ts":1767225600000,"model":"m","version":"v","features":{"a":1,"b":2,"c":3}}"#;
+        assert_eq!(
+            decode(many.as_bytes(), None, &limits)
+                .expect_err("many")
+                .reason,
             RejectReason::TooManyFeatures
         );
     }
@@ -730,7 +936,9 @@ mod tests {
     #[test]
     fn status_codes() {
         let st = |s: &str| {
-            let l = format!(r#"{{"ts":1767225600000,"model":"m","version":"v","features":{{}},"status":{s}}}"#);
+            let l = format!(
+                r#"{{"ts":1767225600000,"model":"m","version":"v","features":{{}},"status":{s}}}"#
+            );
             match decode(l.as_bytes(), None, &DecodeLimits::default()) {
                 Ok(Record::Inference(r)) => r.status,
                 other => panic!("{other:?}"),

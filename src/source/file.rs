@@ -18,10 +18,7 @@ pub struct FileError {
 /// Calls `f(line_number, bytes)` for every non-empty line of `path` (`-` = stdin). Line
 /// numbers are 1-based. A line that is not valid UTF-8 is still passed on (the decoder
 /// rejects it with a reason).
-pub fn for_each_line(
-    path: &Path,
-    mut f: impl FnMut(u64, &[u8]),
-) -> Result<(), FileError> {
+pub fn for_each_line(path: &Path, mut f: impl FnMut(u64, &[u8])) -> Result<(), FileError> {
     let err = |source| FileError {
         path: path.to_path_buf(),
         source,

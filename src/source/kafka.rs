@@ -25,7 +25,9 @@ impl ClientContext for VigilContext {
             for (p, part) in &t.partitions {
                 // -1 is librdkafka's "unknown"; partition -1 is its internal UA partition.
                 if *p >= 0 && part.consumer_lag >= 0 {
-                    self.shared.metrics.consumer_lag(topic, *p, part.consumer_lag);
+                    self.shared
+                        .metrics
+                        .consumer_lag(topic, *p, part.consumer_lag);
                 }
             }
         }

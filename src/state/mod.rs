@@ -102,14 +102,21 @@ impl StateDir {
         if snap.format != SNAPSHOT_FORMAT {
             return Err(StateError::Corrupt {
                 path,
-                detail: format!("format {} (this vigil reads {SNAPSHOT_FORMAT})", snap.format),
+                detail: format!(
+                    "format {} (this vigil reads {SNAPSHOT_FORMAT})",
+                    snap.format
+                ),
             });
         }
         Ok(Some(snap))
     }
 
     /// Writes a snapshot of `pipeline` covering `offsets`, atomically and durably.
-    pub fn write_snapshot(&self, pipeline: &PipelineState, offsets: &Offsets) -> Result<(), StateError> {
+    pub fn write_snapshot(
+        &self,
+        pipeline: &PipelineState,
+        offsets: &Offsets,
+    ) -> Result<(), StateError> {
         #[derive(Serialize)]
         struct SnapshotRef<'a> {
             format: u32,

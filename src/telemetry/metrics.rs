@@ -99,25 +99,49 @@ impl Metrics {
             .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
         let provider = SdkMeterProvider::builder().with_reader(exporter).build();
         let meter = provider.meter("vigil");
-        let counter = |n: &str, d: &'static str| meter.u64_counter(strip(n).to_string()).with_description(d).build();
-        let gauge = |n: &str, d: &'static str| meter.f64_gauge(n.to_string()).with_description(d).build();
+        let counter = |n: &str, d: &'static str| {
+            meter
+                .u64_counter(strip(n).to_string())
+                .with_description(d)
+                .build()
+        };
+        let gauge =
+            |n: &str, d: &'static str| meter.f64_gauge(n.to_string()).with_description(d).build();
         let m = Metrics {
             records: counter(names::RECORDS, "Records consumed, by kind."),
-            rejected: counter(names::REJECTED, "Records rejected and sent to the dead-letter sink, by reason."),
+            rejected: counter(
+                names::REJECTED,
+                "Records rejected and sent to the dead-letter sink, by reason.",
+            ),
             windows: counter(names::WINDOWS, "Windows evaluated."),
-            statistic: gauge(names::DRIFT_STATISTIC, "Two-sample test statistic of the latest window."),
+            statistic: gauge(
+                names::DRIFT_STATISTIC,
+                "Two-sample test statistic of the latest window.",
+            ),
             p_value: gauge(names::DRIFT_P_VALUE, "Raw p-value of the latest window."),
-            p_adjusted: gauge(names::DRIFT_P_ADJUSTED, "p-value after false-alarm control across the window's tests."),
-            psi: gauge(names::DRIFT_PSI, "Population stability index of the latest window."),
+            p_adjusted: gauge(
+                names::DRIFT_P_ADJUSTED,
+                "p-value after false-alarm control across the window's tests.",
+            ),
+            psi: gauge(
+                names::DRIFT_PSI,
+                "Population stability index of the latest window.",
+            ),
             error_rate: gauge(names::ERROR_RATE, "Error rate of the latest window."),
-            latency: gauge(names::LATENCY, "Latency quantile of the latest window (ms)."),
+            latency: gauge(
+                names::LATENCY,
+                "Latency quantile of the latest window (ms).",
+            ),
             alert_state: meter
                 .u64_gauge(names::ALERT_STATE)
                 .with_description("Alert state: 0 inactive, 1 pending, 2 firing.")
                 .build(),
             transitions: counter(names::ALERT_TRANSITIONS, "Alert state transitions."),
             rollbacks: counter(names::ROLLBACKS, "Rollback commands issued."),
-            suppressed: counter(names::ROLLBACKS_SUPPRESSED, "Rollbacks held back by a guardrail."),
+            suppressed: counter(
+                names::ROLLBACKS_SUPPRESSED,
+                "Rollbacks held back by a guardrail.",
+            ),
             lag: meter
                 .i64_gauge(names::CONSUMER_LAG)
                 .with_description("Consumer lag in messages.")
@@ -146,10 +170,12 @@ impl Metrics {
             self.records.add(1, &[KeyValue::new("kind", k.as_str())]);
         }
         if let Some(r) = &fx.rejection {
-            self.rejected.add(1, &[KeyValue::new("reason", r.reason.as_str())]);
+            self.rejected
+                .add(1, &[KeyValue::new("reason", r.reason.as_str())]);
         }
         if let Some(m) = &fx.reference_completed {
-            self.reference_ready.record(1, &[KeyValue::new("model", m.clone())]);
+            self.reference_ready
+                .record(1, &[KeyValue::new("model", m.clone())]);
         }
         for r in &fx.reports {
             self.report(r);
@@ -188,7 +214,11 @@ impl Metrics {
             .iter()
             .chain(&r.prediction_vs_reference)
             .map(|d| (d, "reference"))
-            .chain(r.prediction_vs_previous.iter().map(|d| (d, "previous_version")));
+            .chain(
+                r.prediction_vs_previous
+                    .iter()
+                    .map(|d| (d, "previous_version")),
+            );
         for (d, baseline) in rows {
             self.drift(&mv, d, baseline);
         }

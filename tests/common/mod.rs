@@ -108,7 +108,8 @@ pub async fn read_all(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("tpl");
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("tpl");
     c.assign(&tpl).expect("assign");
     let mut out = Vec::new();
     while (out.len() as i64) < n {
