@@ -197,13 +197,15 @@ impl Router {
                         model.versions.remove(&v);
                         out.evicted.push((rec.model.to_string(), v));
                     }
-                    None => return Err(Rejection::new(
-                        RejectReason::TooManyVersions,
-                        format!(
+                    None => {
+                        return Err(Rejection::new(
+                            RejectReason::TooManyVersions,
+                            format!(
                             "version {:?} of {:?} would exceed limits.max_versions_per_model = {}",
                             rec.version, rec.model, limits.max_versions_per_model
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
             let bins = match &model.reference {

@@ -130,7 +130,7 @@ async fn malformed_records_go_to_dead_letter_and_processing_continues() {
     let cluster = cluster();
     let brokers = cluster.bootstrap_servers();
     let mut good = rollout(3, 3000, 0, Behaviour::HEALTHY);
-    let bad = vec![
+    let bad = [
         "not json at all".to_string(),
         r#"{"ts":"2026-01-01T00:00:00Z","version":"v1","request_id":"x","features":{},"prediction":0.5}"#.to_string(),
         r#"{"ts":"2026-01-01T00:00:00Z","model":"fraud","version":"v1","request_id":"x","features":{"f0":[1,2]},"prediction":0.5}"#.to_string(),

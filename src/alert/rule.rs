@@ -215,7 +215,7 @@ impl Condition {
                         "features_tested": r.features.len(),
                         "features_drifted": drifting.len(),
                         "at_least": at_least,
-                        "drifted": drifting.iter().map(|d| drift_json(d)).collect::<Vec<_>>(),
+                        "drifted": drifting.iter().map(drift_json).collect::<Vec<_>>(),
                     }),
                 }
             }
