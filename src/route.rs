@@ -29,7 +29,14 @@ pub struct VersionState {
     pub last_seen: Ts,
     /// The latest tested window, for comparisons by later versions.
     pub last_window: Option<LastWindow>,
+    /// (errors, records with a status) of the latest tested windows, newest last, at most
+    /// [`RECENT_WINDOWS`]: later versions compare error rates with these pooled counts.
+    #[serde(default)]
+    pub recent_errors: Vec<(u64, u64)>,
 }
+
+/// Tested windows whose error counts are pooled for comparisons with the next version.
+pub const RECENT_WINDOWS: usize = 3;
 
 /// Where the model's reference comes from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,6 +229,7 @@ impl Router {
                     first_seen: rec.ts,
                     last_seen: rec.ts,
                     last_window: None,
+                    recent_errors: Vec::new(),
                 },
             );
         }
@@ -372,6 +380,20 @@ fn close(
         ks,
     );
     if state.acc.records >= cfg.min_window_records {
+        let mut last = last;
+        if state.recent_errors.len() == RECENT_WINDOWS {
+            state.recent_errors.remove(0);
+        }
+        state.recent_errors.push((last.ops.errors, last.ops.with_status));
+        // The error rate later versions are compared with pools the recent windows: one
+        // window of a 1% error rate holds too few errors to be a stable baseline.
+        let (errors, with_status) = state
+            .recent_errors
+            .iter()
+            .fold((0, 0), |(e, n), &(de, dn)| (e + de, n + dn));
+        last.ops.errors = errors;
+        last.ops.with_status = with_status;
+        last.ops.error_rate = (with_status > 0).then(|| errors as f64 / with_status as f64);
         state.last_window = Some(last);
     }
     state.window += 1;

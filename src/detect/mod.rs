@@ -8,3 +8,5 @@ pub mod compare;
 pub mod profile;
 pub mod series;
 pub mod stats;
+#[cfg(test)]
+mod stats_props;
