@@ -384,7 +384,9 @@ fn close(
         if state.recent_errors.len() == RECENT_WINDOWS {
             state.recent_errors.remove(0);
         }
-        state.recent_errors.push((last.ops.errors, last.ops.with_status));
+        state
+            .recent_errors
+            .push((last.ops.errors, last.ops.with_status));
         // The error rate later versions are compared with pools the recent windows: one
         // window of a 1% error rate holds too few errors to be a stable baseline.
         let (errors, with_status) = state

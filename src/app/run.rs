@@ -127,7 +127,7 @@ pub async fn run(
             _ = stop.cancelled() => break,
             _ = tick.tick() => {
                 if dirty {
-                    checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, CommitMode::Async).await?;
+                    checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, &shared, CommitMode::Async).await?;
                     dirty = false;
                 }
             }
@@ -158,7 +158,7 @@ pub async fn run(
                 shared.handled.send_modify(|n| *n += 1);
                 if !fx.decisions.is_empty() {
                     // A rollback should not wait for the next tick.
-                    checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, CommitMode::Async).await?;
+                    checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, &shared, CommitMode::Async).await?;
                     dirty = false;
                 }
             }
@@ -171,6 +171,7 @@ pub async fn run(
         &mut out,
         state_dir.as_ref(),
         &offsets,
+        &shared,
         CommitMode::Sync,
     );
     tokio::time::timeout(opts.shutdown_deadline, drain)
@@ -187,6 +188,7 @@ async fn checkpoint(
     out: &mut Outputs,
     state_dir: Option<&StateDir>,
     offsets: &Offsets,
+    shared: &Shared,
     mode: CommitMode,
 ) -> anyhow::Result<()> {
     if let Some((k, _)) = &mut out.kafka {
@@ -195,6 +197,10 @@ async fn checkpoint(
     out.flush_lines()?;
     if let Some(d) = state_dir {
         d.write_snapshot(pipeline.state(), offsets)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        shared.metrics.snapshot_written(now);
     }
     let mut tpl = TopicPartitionList::new();
     for (topic, parts) in offsets {

@@ -28,7 +28,10 @@ fn ks_p_values_are_uniform_under_the_null() {
         below_01 += (p < 0.01) as u32;
     }
     // Binomial(400, 0.05): mean 20, sd 4.4; Binomial(400, 0.01): mean 4, sd 2.
-    assert!((8..=34).contains(&below_05), "p < 0.05 in {below_05} of {trials}");
+    assert!(
+        (8..=34).contains(&below_05),
+        "p < 0.05 in {below_05} of {trials}"
+    );
     assert!(below_01 <= 12, "p < 0.01 in {below_01} of {trials}");
 }
 
@@ -44,7 +47,10 @@ fn a_window_of_25_features_stays_quiet_at_the_default_threshold() {
     for _ in 0..300 {
         let p: Vec<f64> = reference
             .iter()
-            .map(|r| memo.ks_2samp_sorted(&normal(&mut rng, 1000, 0.0), r).p_value)
+            .map(|r| {
+                memo.ks_2samp_sorted(&normal(&mut rng, 1000, 0.0), r)
+                    .p_value
+            })
             .collect();
         let q = adjust_p_values(&p, Correction::BenjaminiHochberg);
         alarms += q.iter().any(|&q| q < 1e-4) as u32;
@@ -94,7 +100,9 @@ fn categorical(rng: &mut Pcg64Mcg, n: usize, weights: &[f64]) -> Vec<u64> {
 fn chi2_with_pooling_holds_its_rate_with_rare_categories() {
     // A skewed distribution with a long tail of rare categories: pooling keeps the
     // chi-squared approximation honest.
-    let weights = [40.0, 25.0, 15.0, 10.0, 5.0, 2.0, 1.0, 0.5, 0.3, 0.2, 0.05, 0.05];
+    let weights = [
+        40.0, 25.0, 15.0, 10.0, 5.0, 2.0, 1.0, 0.5, 0.3, 0.2, 0.05, 0.05,
+    ];
     let mut rng = Pcg64Mcg::seed_from_u64(4);
     let trials = 400;
     let mut below_05 = 0;
@@ -105,7 +113,10 @@ fn chi2_with_pooling_holds_its_rate_with_rare_categories() {
         let p = chi2_homogeneity(&b, &c).expect("rows").p_value;
         below_05 += (p < 0.05) as u32;
     }
-    assert!((8..=34).contains(&below_05), "p < 0.05 in {below_05} of {trials}");
+    assert!(
+        (8..=34).contains(&below_05),
+        "p < 0.05 in {below_05} of {trials}"
+    );
 }
 
 #[test]

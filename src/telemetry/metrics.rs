@@ -49,7 +49,23 @@ pub mod names {
     pub const REFERENCE_READY: &str = "vigil_reference_ready";
     /// Gauge: 1, with the build's `version`.
     pub const BUILD_INFO: &str = "vigil_build_info";
+    /// Gauge: 1 when the latest window's adjusted p-value of a series is below
+    /// [`super::DRIFT_FLAG_P`] (the built-in `input_drift` threshold), else 0; same labels
+    /// as the drift statistics.
+    pub const DRIFT_FLAG: &str = "vigil_drift_flag";
+    /// Counter: inference records in evaluated windows, by `model`, `version` (counted when
+    /// a window closes).
+    pub const INFERENCE_RECORDS: &str = "vigil_inference_records_total";
+    /// Gauge: Unix time of the latest state snapshot written (seconds).
+    pub const SNAPSHOT_TIMESTAMP: &str = "vigil_state_snapshot_timestamp_seconds";
+    /// The process collector's series (Linux): resident memory and CPU time.
+    pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+    /// See [`PROCESS_RESIDENT_MEMORY`].
+    pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 }
+
+/// The adjusted p-value below which `vigil_drift_flag` is 1.
+pub const DRIFT_FLAG_P: f64 = 1e-4;
 
 /// The instruments.
 #[derive(Debug)]
@@ -71,6 +87,9 @@ pub struct Metrics {
     suppressed: Counter<u64>,
     lag: Gauge<i64>,
     reference_ready: Gauge<u64>,
+    drift_flag: Gauge<u64>,
+    inference_records: Counter<u64>,
+    snapshot_ts: Gauge<f64>,
 }
 
 /// Errors setting up telemetry.
@@ -150,9 +169,28 @@ impl Metrics {
                 .u64_gauge(names::REFERENCE_READY)
                 .with_description("1 once the model's reference profile is complete.")
                 .build(),
+            drift_flag: meter
+                .u64_gauge(names::DRIFT_FLAG)
+                .with_description("1 when the latest window's adjusted p-value is below 1e-4.")
+                .build(),
+            inference_records: counter(
+                names::INFERENCE_RECORDS,
+                "Inference records in evaluated windows (counted when a window closes).",
+            ),
+            snapshot_ts: gauge(
+                names::SNAPSHOT_TIMESTAMP,
+                "Unix time of the latest state snapshot (seconds).",
+            ),
             provider,
             registry,
         };
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            // Registration fails only if the collector is registered twice on this fresh
+            // registry, which cannot happen here.
+            let _ = m.registry.register(Box::new(pc));
+        }
         meter
             .u64_gauge(names::BUILD_INFO)
             .with_description("Build information.")
@@ -209,6 +247,7 @@ impl Metrics {
             KeyValue::new("version", r.version.clone()),
         ];
         self.windows.add(1, &mv);
+        self.inference_records.add(r.ops.records, &mv);
         let rows = r
             .features
             .iter()
@@ -252,6 +291,13 @@ impl Metrics {
         if let Some(p) = d.psi {
             self.psi.record(p, &l);
         }
+        self.drift_flag
+            .record((d.p_adjusted < DRIFT_FLAG_P) as u64, &l);
+    }
+
+    /// Records that a state snapshot was written at `unix_seconds` (wall clock).
+    pub fn snapshot_written(&self, unix_seconds: f64) {
+        self.snapshot_ts.record(unix_seconds, &[]);
     }
 
     fn alert(&self, a: &AlertEvent) {
