@@ -62,6 +62,41 @@ pub mod names {
     pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
     /// See [`PROCESS_RESIDENT_MEMORY`].
     pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+
+    /// Counter: notifications delivered, by `notifier` (its configured name).
+    pub const NOTIFICATIONS_SENT: &str = "vigil_notifications_sent_total";
+    /// Counter: notifications that failed for good (after retries), by `notifier`.
+    pub const NOTIFICATIONS_FAILED: &str = "vigil_notifications_failed_total";
+    /// Counter: notifications dropped because the notifier's queue was full, by `notifier`.
+    pub const NOTIFICATIONS_DROPPED: &str = "vigil_notifications_dropped_total";
+
+    /// Every name above: dashboards may query only these (tests/dashboards.rs).
+    pub const ALL: &[&str] = &[
+        NOTIFICATIONS_SENT,
+        NOTIFICATIONS_FAILED,
+        NOTIFICATIONS_DROPPED,
+        RECORDS,
+        REJECTED,
+        WINDOWS,
+        DRIFT_STATISTIC,
+        DRIFT_P_VALUE,
+        DRIFT_P_ADJUSTED,
+        DRIFT_PSI,
+        ERROR_RATE,
+        LATENCY,
+        ALERT_STATE,
+        ALERT_TRANSITIONS,
+        ROLLBACKS,
+        ROLLBACKS_SUPPRESSED,
+        CONSUMER_LAG,
+        REFERENCE_READY,
+        BUILD_INFO,
+        DRIFT_FLAG,
+        INFERENCE_RECORDS,
+        SNAPSHOT_TIMESTAMP,
+        PROCESS_RESIDENT_MEMORY,
+        PROCESS_CPU,
+    ];
 }
 
 /// The adjusted p-value below which `vigil_drift_flag` is 1.
@@ -344,5 +379,134 @@ impl Metrics {
     /// Flushes and stops the meter provider.
     pub fn shutdown(&self) {
         let _ = self.provider.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::act::policy::{RollbackCommand, SuppressReason};
+    use crate::alert::rule::Severity;
+    use crate::alert::state::AlertState;
+    use crate::record::{OpsStats, TestKind, TestResult};
+
+    fn effects() -> Effects {
+        let drift = Drift {
+            name: "amount".into(),
+            test: TestKind::Ks,
+            result: TestResult {
+                statistic: 0.3,
+                p_value: 1e-9,
+            },
+            p_adjusted: 1e-8,
+            psi: Some(0.4),
+            n_current: 1000,
+            n_baseline: 2000,
+        };
+        let report = WindowReport {
+            model: "fraud".into(),
+            version: "v2".into(),
+            window: 0,
+            start: 0,
+            end: 1,
+            features: vec![drift.clone()],
+            prediction_vs_reference: vec![],
+            prediction_vs_previous: vec![drift],
+            ops: OpsStats {
+                records: 1000,
+                with_status: 1000,
+                errors: 10,
+                error_rate: Some(0.01),
+                latency_p50: Some(10.0),
+                latency_p95: Some(20.0),
+                latency_p99: Some(30.0),
+                score_mean: Some(0.2),
+            },
+            ops_reference: None,
+            ops_previous: None,
+            previous_version: Some("v1".into()),
+            error_rate_p_vs_previous: None,
+            error_rate_p_vs_reference: None,
+        };
+        let alert = AlertEvent {
+            rule: "r".into(),
+            model: "fraud".into(),
+            version: "v2".into(),
+            state: AlertState::Firing,
+            severity: Severity::Critical,
+            at: "t".into(),
+            active_at: "t".into(),
+            starts_at: "t".into(),
+            ends_at: None,
+            summary: "s".into(),
+            details: serde_json::Value::Null,
+            previous_version: None,
+            fingerprint: "f".into(),
+        };
+        let cmd = RollbackCommand {
+            kind: "rollback".into(),
+            model: "fraud".into(),
+            from_version: "v2".into(),
+            to_version: "v1".into(),
+            reason: "r".into(),
+            rule: "r".into(),
+            incident: "f".into(),
+            idempotency_key: "k".into(),
+            issued_at: "t".into(),
+            dry_run: true,
+        };
+        Effects {
+            accepted: Some(crate::record::RecordKind::Inference),
+            reports: vec![report],
+            alerts: vec![alert],
+            decisions: vec![
+                Decision::Issue(cmd),
+                Decision::Suppressed {
+                    model: "fraud".into(),
+                    version: "v2".into(),
+                    rule: "r".into(),
+                    reason: SuppressReason::Cooldown,
+                },
+            ],
+            reference_completed: Some("fraud".into()),
+            ..Effects::default()
+        }
+    }
+
+    #[test]
+    fn every_exported_family_is_named_in_one_place() {
+        let m = Metrics::new().expect("metrics");
+        m.observe(&effects());
+        m.consumer_lag("inference", 0, 5);
+        m.snapshot_written(1.0);
+        let text = m.render();
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert!(families.len() >= 15, "{text}");
+        for f in &families {
+            let counter = format!("{f}_total");
+            assert!(
+                f.starts_with("process_")
+                    || names::ALL.contains(f)
+                    || names::ALL.contains(&counter.as_str()),
+                "{f} is exported but not listed in names::ALL"
+            );
+        }
+        for n in names::ALL {
+            if n.starts_with("vigil_notifications_")
+                || (n.starts_with("process_") && !cfg!(target_os = "linux"))
+            {
+                continue; // registered by the notifiers, per configured notifier
+            }
+            let bare = n.strip_suffix("_total").unwrap_or(n);
+            assert!(
+                families.iter().any(|f| *f == *n || *f == bare),
+                "{n} is not exported:\n{text}"
+            );
+        }
+        assert!(text.contains(r#"vigil_drift_flag{baseline="reference",feature="amount",model="fraud",test="ks",version="v2"} 1"#), "{text}");
     }
 }
