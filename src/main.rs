@@ -134,6 +134,27 @@ fn on_signal(stop: CancellationToken) {
     });
 }
 
+/// One message per SIGHUP: the daemon re-reads its config.
+fn on_hangup() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot watch SIGHUP: reload by signal is off");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            // A full queue means a reload is already pending: this one is folded into it.
+            let _ = tx.try_send(());
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -177,13 +198,20 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
-        Cmd::Run { config } => {
-            let config = load(Some(&config))?;
+        Cmd::Run { config: path } => {
+            let config = load(Some(&path))?;
             let stop = CancellationToken::new();
             on_signal(stop.clone());
+            let opts = run::RunOptions {
+                reload: Some(run::Reload {
+                    path,
+                    requests: on_hangup(),
+                }),
+                ..run::RunOptions::default()
+            };
             let summary = run::serve_and_run(
                 config,
-                run::RunOptions::default(),
+                opts,
                 stop,
                 |addr| tracing::info!(%addr, "http listening"),
             )

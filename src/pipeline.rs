@@ -70,6 +70,26 @@ pub struct PipelineState {
     pub records: u64,
 }
 
+/// What a reload changed.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    /// Models whose reference is rebuilt.
+    pub references_rebuilt: Vec<String>,
+    /// Models whose current windows restarted.
+    pub windows_restarted: Vec<String>,
+    /// Rules removed or changed (their alerts were dropped).
+    pub rules_changed: Vec<String>,
+    /// Firing alerts resolved because their rule changed.
+    pub resolved: Vec<AlertEvent>,
+}
+
+fn decode_limits(config: &Config) -> DecodeLimits {
+    DecodeLimits {
+        max_record_bytes: config.limits.max_record_bytes,
+        max_features: config.limits.max_features_per_model.max(1) * 4,
+    }
+}
+
 /// The pipeline: config plus state.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -105,10 +125,7 @@ impl Pipeline {
                 state.router.pin_reference(&model, profile, Some(digest));
             }
         }
-        let limits = DecodeLimits {
-            max_record_bytes: config.limits.max_record_bytes,
-            max_features: config.limits.max_features_per_model.max(1) * 4,
-        };
+        let limits = decode_limits(&config);
         Pipeline {
             config,
             limits,
@@ -130,6 +147,58 @@ impl Pipeline {
     /// persisted command log) so that a restart never issues a command twice.
     pub fn seed_issued(&mut self, keys: impl IntoIterator<Item = String>) {
         self.state.rollback.seed_issued(keys);
+    }
+
+    /// Applies a new config in place (the caller has checked
+    /// [`Config::restart_needed`]). Models whose reference is built differently start
+    /// over; models whose windows are cut differently restart their current windows;
+    /// every other detector and alert keeps its state. Alerts of rules that were removed or
+    /// changed are dropped, and those that were firing resolve (returned).
+    pub fn reload(
+        &mut self,
+        config: Arc<Config>,
+        baselines: BTreeMap<String, ReferenceProfile>,
+    ) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        let models: Vec<String> = self.state.router.models.keys().cloned().collect();
+        for m in models {
+            let (old, new) = (self.config.model(&m), config.model(&m));
+            if old.reference_differs(new) {
+                self.state.router.forget_model(&m);
+                report.references_rebuilt.push(m);
+            } else if old.windows_differ(new) {
+                self.state.router.restart_windows(&m, &config);
+                report.windows_restarted.push(m);
+            }
+        }
+        let now = self.state.watermark.unwrap_or(0);
+        for old in &self.config.rules {
+            let same = config.rules.iter().any(|r| r == old);
+            if !same {
+                report.rules_changed.push(old.name.clone());
+                report
+                    .resolved
+                    .extend(self.state.alerts.forget_rule(&old.name, now));
+            }
+        }
+        self.config = config;
+        self.limits = decode_limits(&self.config);
+        for (model, profile) in baselines {
+            let digest = profile.digest();
+            let current = self
+                .state
+                .router
+                .models
+                .get(&model)
+                .and_then(|m| m.pinned.as_ref());
+            if current != Some(&digest) {
+                self.state
+                    .router
+                    .pin_reference(&model, profile, Some(digest));
+                report.references_rebuilt.push(model);
+            }
+        }
+        report
     }
 
     /// Current pending and firing alerts.
@@ -211,5 +280,120 @@ impl Pipeline {
         }
         out.accepted = Some(kind);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::state::AlertState;
+    use crate::demo::sim::{script, Behaviour, Phase, SimModel, Simulator};
+
+    const RULES: &str = r#"
+[defaults]
+window = "500 records"
+reference_size = 1000
+[[rules]]
+name = "errors"
+severity = "critical"
+for = "1 window"
+when = { kind = "ops_above", signal = "error_rate", above = 0.05 }
+[[rules]]
+name = "latency"
+for = "1 window"
+when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
+"#;
+
+    fn feed(p: &mut Pipeline, text: &str) -> Vec<AlertEvent> {
+        let mut fx = Effects::default();
+        let mut alerts = Vec::new();
+        for line in text.lines() {
+            p.process(line.as_bytes(), None, &mut fx);
+            assert!(fx.rejection.is_none(), "{:?}", fx.rejection);
+            alerts.extend(fx.alerts.drain(..));
+        }
+        alerts
+    }
+
+    fn stream(seed: u64, records: u64, b: Behaviour) -> String {
+        let mut sim = Simulator::new(SimModel::generic("m", 3, 1), seed);
+        let phase = Phase {
+            records,
+            version: "v1".into(),
+            behaviour: b,
+        };
+        script(
+            &mut sim,
+            1_767_225_600_000 + seed as i64 * 10_000_000,
+            100,
+            &[phase],
+        )
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_state_and_resolves_changed_rules() {
+        let config = Arc::new(Config::from_toml_str(RULES).expect("valid"));
+        let mut p = Pipeline::new(config.clone(), BTreeMap::new());
+        let bad = Behaviour {
+            error_rate: 0.2,
+            ..Behaviour::HEALTHY
+        };
+        feed(&mut p, &stream(1, 1000, Behaviour::HEALTHY));
+        let fired = feed(&mut p, &stream(2, 1000, bad));
+        assert!(fired
+            .iter()
+            .any(|a| a.rule == "errors" && a.state == AlertState::Firing));
+
+        // Same config: nothing changes.
+        let r = p.reload(config.clone(), BTreeMap::new());
+        assert!(
+            r.rules_changed.is_empty() && r.resolved.is_empty() && r.windows_restarted.is_empty()
+        );
+        assert_eq!(p.active_alerts().len(), 1);
+
+        // The "errors" rule changes: its firing alert resolves; the reference is kept.
+        let changed = RULES.replace("above = 0.05", "above = 0.5");
+        let r = p.reload(
+            Arc::new(Config::from_toml_str(&changed).expect("valid")),
+            BTreeMap::new(),
+        );
+        assert_eq!(r.rules_changed, ["errors"]);
+        assert_eq!(r.resolved.len(), 1);
+        assert_eq!(r.resolved[0].state, AlertState::Resolved);
+        assert!(p.active_alerts().is_empty());
+        assert!(r.references_rebuilt.is_empty());
+        assert!(matches!(
+            p.state().router.models["m"].reference,
+            crate::route::Reference::Ready(_)
+        ));
+
+        // A new window size restarts windows; a new reference size rebuilds the reference.
+        let windows = changed.replace("500 records", "250 records");
+        let r = p.reload(
+            Arc::new(Config::from_toml_str(&windows).expect("valid")),
+            BTreeMap::new(),
+        );
+        assert_eq!(r.windows_restarted, ["m"]);
+        let reference = windows.replace("reference_size = 1000", "reference_size = 2000");
+        let r = p.reload(
+            Arc::new(Config::from_toml_str(&reference).expect("valid")),
+            BTreeMap::new(),
+        );
+        assert_eq!(r.references_rebuilt, ["m"]);
+        assert!(!p.state().router.models.contains_key("m"));
+    }
+
+    #[test]
+    fn settings_that_need_a_restart_are_named() {
+        let a = Config::from_toml_str(
+            "[kafka]\nbrokers = \"a:9092\"\n[[kafka.topics]]\nname = \"t\"\nkind = \"inference\"\n",
+        )
+        .expect("valid");
+        let b = Config::from_toml_str(
+            "[kafka]\nbrokers = \"b:9092\"\n[[kafka.topics]]\nname = \"t\"\nkind = \"inference\"\n[http]\nlisten = \"127.0.0.1:1\"\n[defaults]\nwindow = \"5m\"\n",
+        )
+        .expect("valid");
+        assert_eq!(a.restart_needed(&b), ["kafka.brokers", "http.listen"]);
+        assert!(a.restart_needed(&a).is_empty());
     }
 }

@@ -102,6 +102,28 @@ fn caps(cfg: &ModelConfig, config: &Config, reference: bool) -> AccCaps {
 }
 
 impl Router {
+    /// Forgets everything about `model` (a reload changed how its reference is built).
+    pub fn forget_model(&mut self, model: &str) -> bool {
+        self.models.remove(model).is_some()
+    }
+
+    /// Restarts the current windows of every version of `model` (a reload changed how
+    /// windows are cut). The reference is kept.
+    pub fn restart_windows(&mut self, model: &str, config: &Config) {
+        let Some(m) = self.models.get_mut(model) else {
+            return;
+        };
+        let cfg = config.model(model);
+        let bins = match &m.reference {
+            Reference::Ready(p) => p.score_bins().map_or(0, |b| b.len()),
+            Reference::Building(_) => return,
+        };
+        for (name, v) in m.versions.iter_mut() {
+            v.acc = Acc::new(&[model, name], caps(cfg, config, false), bins);
+            v.window_start = None;
+        }
+    }
+
     /// Rebuilds lookup tables after a snapshot was restored.
     pub fn rebuild(&mut self) {
         self.models.values_mut().for_each(|m| m.index.rebuild());

@@ -425,6 +425,24 @@ impl AlertTable {
             .collect()
     }
 
+    /// Forgets the alerts of a rule that a reload removed or changed; firing ones resolve.
+    pub fn forget_rule(&mut self, rule: &str, now: Ts) -> Vec<AlertEvent> {
+        let keys: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.rule == rule)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.entries.remove(&k))
+            .filter(|e| e.state == AlertState::Firing)
+            .map(|mut e| {
+                e.summary = format!("rule {rule} was changed or removed by a config reload");
+                event(&e, AlertState::Resolved, now)
+            })
+            .collect()
+    }
+
     /// The active alert of (rule, model, version), if any.
     pub fn get(&self, rule: &str, model: &str, version: &str) -> Option<&AlertEntry> {
         self.entries.get(&fingerprint(rule, model, version))

@@ -189,20 +189,7 @@ impl Outputs {
                 s.write(r)?;
             }
         }
-        for a in &fx.alerts {
-            *self.summary.alerts.entry(a.state.to_string()).or_default() += 1;
-            if let Some(s) = &mut self.alerts {
-                match self.display {
-                    Some(Display::Human) => s.write_line(&human_alert(a))?,
-                    _ => s.write(a)?,
-                }
-            }
-            if let Some((k, t)) = &mut self.kafka {
-                if let Some(topic) = &t.alerts {
-                    k.send_json(topic, &a.fingerprint, a)?;
-                }
-            }
-        }
+        self.alerts(&fx.alerts)?;
         for d in &fx.decisions {
             match d {
                 Decision::Issue(cmd) => self.command(cmd)?,
@@ -213,6 +200,25 @@ impl Outputs {
                     reason,
                 } => {
                     tracing::debug!(%model, %version, %rule, reason = reason.as_str(), "rollback held back")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ships alert transitions (also those a reload caused).
+    pub fn alerts(&mut self, alerts: &[AlertEvent]) -> Result<(), ShipError> {
+        for a in alerts {
+            *self.summary.alerts.entry(a.state.to_string()).or_default() += 1;
+            if let Some(s) = &mut self.alerts {
+                match self.display {
+                    Some(Display::Human) => s.write_line(&human_alert(a))?,
+                    _ => s.write(a)?,
+                }
+            }
+            if let Some((k, t)) = &mut self.kafka {
+                if let Some(topic) = &t.alerts {
+                    k.send_json(topic, &a.fingerprint, a)?;
                 }
             }
         }

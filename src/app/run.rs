@@ -19,17 +19,30 @@ use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How `run` presents itself.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// Alert transitions and commands on stdout, as JSON lines or readable lines.
     pub stdout: Option<Display>,
     /// Upper bound on the shutdown drain.
     pub shutdown_deadline: Duration,
+    /// Where reload requests (SIGHUP) come from, and the config file they re-read.
+    pub reload: Option<Reload>,
+}
+
+/// Reload requests: each message on `requests` re-reads `path`.
+#[derive(Debug)]
+pub struct Reload {
+    /// The config file.
+    pub path: PathBuf,
+    /// One message per request.
+    pub requests: mpsc::Receiver<()>,
 }
 
 impl Default for RunOptions {
@@ -37,8 +50,64 @@ impl Default for RunOptions {
         RunOptions {
             stdout: Some(Display::Json),
             shutdown_deadline: Duration::from_secs(30),
+            reload: None,
         }
     }
+}
+
+async fn next_reload(r: &mut Option<Reload>) -> Option<PathBuf> {
+    match r {
+        Some(r) => r.requests.recv().await.map(|()| r.path.clone()),
+        None => std::future::pending().await,
+    }
+}
+
+/// Re-reads the config and applies it in place, or refuses (the running config stays) when
+/// it is invalid or changes settings that need a restart. Returns the config in force.
+fn reload(
+    current: &Arc<Config>,
+    path: &std::path::Path,
+    pipeline: &mut Pipeline,
+    out: &mut Outputs,
+    shared: &Shared,
+) -> Arc<Config> {
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "reload refused: the new config is invalid; the running one stays");
+            return current.clone();
+        }
+    };
+    let refused = current.restart_needed(&new);
+    if !refused.is_empty() {
+        tracing::error!(settings = ?refused, "reload refused: these settings need a restart; the running config stays");
+        return current.clone();
+    }
+    let baselines = match load_baselines(&new) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused: a baseline cannot be loaded");
+            return current.clone();
+        }
+    };
+    let new = Arc::new(new);
+    let r = pipeline.reload(new.clone(), baselines);
+    tracing::info!(
+        references_rebuilt = ?r.references_rebuilt,
+        windows_restarted = ?r.windows_restarted,
+        rules_changed = ?r.rules_changed,
+        "config reloaded"
+    );
+    let fx = Effects {
+        alerts: r.resolved,
+        ..Effects::default()
+    };
+    shared.metrics.observe(&fx);
+    if let Err(e) = out.alerts(&fx.alerts) {
+        tracing::warn!(error = %e, "shipping alerts resolved by the reload");
+    }
+    shared.set_alerts(pipeline.active_alerts());
+    new
 }
 
 /// Serves HTTP on the configured address and runs the daemon until `stop` is cancelled;
@@ -67,10 +136,10 @@ pub async fn serve_and_run(
 
 /// Runs the Kafka daemon until `stop` is cancelled, then drains in order.
 pub async fn run(
-    config: Arc<Config>,
+    mut config: Arc<Config>,
     shared: Arc<Shared>,
     stop: CancellationToken,
-    opts: RunOptions,
+    mut opts: RunOptions,
 ) -> anyhow::Result<Summary> {
     let kcfg = config
         .kafka
@@ -125,6 +194,9 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            Some(path) = next_reload(&mut opts.reload) => {
+                config = reload(&config, &path, &mut pipeline, &mut out, &shared);
+            }
             _ = tick.tick() => {
                 if dirty {
                     checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, &shared, CommitMode::Async).await?;

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use validate::ConfigErrors;
 
 /// The validated configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Kafka settings; `None` when the file has no `[kafka]` (replay-only configs).
     pub kafka: Option<KafkaConfig>,
@@ -37,7 +37,7 @@ pub struct Config {
 }
 
 /// Kafka source and sinks.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`.
     pub brokers: String,
@@ -58,7 +58,7 @@ pub struct KafkaConfig {
 }
 
 /// Caps that bound memory. Records beyond a cap are rejected with a reason, never stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Models tracked at once (default 100).
     pub max_models: usize,
@@ -100,7 +100,7 @@ pub enum WindowSpec {
 }
 
 /// Monitoring settings of one model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     /// Window shape (default 1000 records).
     pub window: WindowSpec,
@@ -122,6 +122,27 @@ pub struct ModelConfig {
     pub exclude_features: Vec<String>,
     /// Rollback policy.
     pub rollback: RollbackPolicy,
+}
+
+impl ModelConfig {
+    /// Whether `other` builds the reference differently (its size, sample, bins, features
+    /// or baseline): a reload then rebuilds the model's reference.
+    pub fn reference_differs(&self, other: &ModelConfig) -> bool {
+        self.reference_size != other.reference_size
+            || self.reference_sample_size != other.reference_sample_size
+            || self.psi_bins != other.psi_bins
+            || self.exclude_features != other.exclude_features
+            || self.baseline != other.baseline
+    }
+
+    /// Whether `other` cuts or tests windows differently: a reload then restarts the
+    /// model's current windows.
+    pub fn windows_differ(&self, other: &ModelConfig) -> bool {
+        self.window != other.window
+            || self.window_sample_size != other.window_sample_size
+            || self.min_window_records != other.min_window_records
+            || self.correction != other.correction
+    }
 }
 
 impl Default for ModelConfig {
@@ -193,6 +214,50 @@ impl Config {
         resolve(&mut config.defaults);
         config.models.values_mut().for_each(resolve);
         Ok(config)
+    }
+
+    /// The settings a running daemon cannot change by reload, by path, that differ between
+    /// `self` and `new`. Empty means `new` can be applied in place.
+    pub fn restart_needed(&self, new: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        match (&self.kafka, &new.kafka) {
+            (Some(a), Some(b)) => {
+                let fields = [
+                    ("kafka.brokers", a.brokers != b.brokers),
+                    ("kafka.group_id", a.group_id != b.group_id),
+                    ("kafka.topics", a.topics != b.topics),
+                    ("kafka.alerts_topic", a.alerts_topic != b.alerts_topic),
+                    ("kafka.commands_topic", a.commands_topic != b.commands_topic),
+                    (
+                        "kafka.dead_letter_topic",
+                        a.dead_letter_topic != b.dead_letter_topic,
+                    ),
+                    (
+                        "kafka.commit_interval",
+                        a.commit_interval != b.commit_interval,
+                    ),
+                    ("kafka.properties", a.properties != b.properties),
+                ];
+                out.extend(
+                    fields
+                        .iter()
+                        .filter(|(_, d)| *d)
+                        .map(|(p, _)| p.to_string()),
+                );
+            }
+            (None, None) => {}
+            _ => out.push("kafka".to_string()),
+        }
+        if self.listen != new.listen {
+            out.push("http.listen".into());
+        }
+        if self.state_dir != new.state_dir {
+            out.push("state.dir".into());
+        }
+        if self.limits != new.limits {
+            out.push("limits".into());
+        }
+        out
     }
 
     /// The settings that apply to `model`.

@@ -100,6 +100,7 @@ pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<
         RunOptions {
             stdout: Some(Display::Human),
             shutdown_deadline: Duration::from_secs(20),
+            reload: None,
         },
         vigil_stop,
         |addr| eprintln!("vigil demo: serving http://{addr}/metrics and /api/v1/alerts"),

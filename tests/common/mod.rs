@@ -134,6 +134,7 @@ pub fn start(config: Arc<Config>) -> Daemon {
     let opts = RunOptions {
         stdout: None,
         shutdown_deadline: Duration::from_secs(30),
+        reload: None,
     };
     let task = tokio::spawn(run(config, shared.clone(), stop.clone(), opts));
     Daemon { shared, stop, task }
