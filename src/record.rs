@@ -288,10 +288,34 @@ pub struct OpsStats {
     pub score_mean: Option<f64>,
 }
 
+/// What a window is a window of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    /// Inference records: drift, prediction and operational statistics.
+    #[default]
+    Inference,
+    /// Labels joined to predictions: realised performance and concept drift.
+    Labels,
+}
+
+impl WindowKind {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowKind::Inference => "inference",
+            WindowKind::Labels => "labels",
+        }
+    }
+}
+
 /// Everything the detectors concluded about one closed window of one (model, version).
 /// Alert rules read only this; `--scores-out` writes it as one JSON line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct WindowReport {
+    /// What the window is a window of.
+    #[serde(default)]
+    pub kind: WindowKind,
     /// Model name.
     pub model: String,
     /// Model version.

@@ -384,6 +384,7 @@ mod tests {
             ..OpsStats::default()
         };
         WindowReport {
+            kind: crate::record::WindowKind::Inference,
             model: "m".into(),
             version: version.into(),
             window,

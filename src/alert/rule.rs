@@ -2,7 +2,7 @@
 //! [`WindowReport`], and the built-in rules that `vigil replay` without a config and every
 //! config without `[[rules]]` use. Pure: conditions are functions of the report alone.
 
-use crate::record::{Drift, OpsStats, WindowReport};
+use crate::record::{Drift, OpsStats, WindowKind, WindowReport};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -181,6 +181,17 @@ impl Condition {
                 ..
             }
         )
+    }
+
+    /// The kind of window this condition reads. A rule is evaluated only on windows of its
+    /// kind: a window of another kind is neither a hit nor a quiet window for it.
+    pub fn reads(&self) -> WindowKind {
+        match self {
+            Condition::FeatureDrift { .. }
+            | Condition::PredictionDrift { .. }
+            | Condition::OpsRatio { .. }
+            | Condition::OpsAbove { .. } => WindowKind::Inference,
+        }
     }
 
     /// Evaluates the condition on a window. A condition that cannot be evaluated (no
@@ -543,6 +554,7 @@ mod tests {
             n_baseline: 2000,
         };
         WindowReport {
+            kind: crate::record::WindowKind::Inference,
             model: "m".into(),
             version: "v2".into(),
             window: 3,

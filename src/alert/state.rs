@@ -322,7 +322,7 @@ impl AlertTable {
     /// Alerts of the model's other versions that have gone stale resolve too.
     pub fn on_window(&mut self, rules: &[Rule], r: &WindowReport) -> Vec<AlertEvent> {
         let mut out = Vec::new();
-        for rule in rules {
+        for rule in rules.iter().filter(|rule| rule.condition.reads() == r.kind) {
             let fire = rule.condition.evaluate(r);
             let keep = match &rule.resolve {
                 Some(c) => c.evaluate(r).holds,

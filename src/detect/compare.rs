@@ -110,6 +110,7 @@ pub fn close_window(
         })
     };
     let report = WindowReport {
+        kind: crate::record::WindowKind::Inference,
         model: id.model.to_string(),
         version: id.version.to_string(),
         window: id.window,

@@ -404,6 +404,7 @@ mod tests {
             n_baseline: 2000,
         };
         let report = WindowReport {
+            kind: crate::record::WindowKind::Inference,
             model: "fraud".into(),
             version: "v2".into(),
             window: 0,
