@@ -23,6 +23,9 @@ pub struct Behaviour {
     pub latency_scale: f64,
     /// Added to the model's score before the sigmoid.
     pub score_shift: f64,
+    /// Concept drift, from 0 (the truth follows the model's view of the world) to 1 (the
+    /// relation between the features and the truth is inverted). Inputs do not change.
+    pub concept_shift: f64,
 }
 
 impl Behaviour {
@@ -34,6 +37,7 @@ impl Behaviour {
         error_rate: 0.01,
         latency_scale: 1.0,
         score_shift: 0.0,
+        concept_shift: 0.0,
     };
 
     /// Inputs drift in a few features; the model itself is unchanged.
@@ -54,6 +58,7 @@ impl Behaviour {
         error_rate: 0.08,
         latency_scale: 2.2,
         score_shift: 1.2,
+        concept_shift: 0.0,
     };
 }
 
@@ -110,6 +115,10 @@ pub struct Simulator {
     seq: u64,
     latency: LogNormal<f64>,
     noise: Normal<f64>,
+    /// Draws the ground truth, apart from `rng` so that adding labels leaves the inference
+    /// stream of a seed unchanged.
+    truth_rng: Pcg64Mcg,
+    last_truth: Option<(u64, bool)>,
 }
 
 impl Simulator {
@@ -121,6 +130,8 @@ impl Simulator {
             seq: 0,
             latency: LogNormal::new(3.0, 0.35).expect("valid parameters"),
             noise: Normal::new(0.0, 1.0).expect("valid parameters"),
+            truth_rng: Pcg64Mcg::seed_from_u64(seed ^ 0x7275_7468),
+            last_truth: None,
         }
     }
 
@@ -139,12 +150,14 @@ impl Simulator {
             self.model.name, self.seq
         );
         let mut logit = -1.0 + b.score_shift;
+        let mut world = -1.0;
         for (i, name) in self.model.numeric.iter().enumerate() {
             let mut x = self.noise.sample(&mut self.rng);
             if i < b.drifted_features {
                 x += b.feature_shift;
             }
             logit += 0.3 * x / (1.0 + i as f64);
+            world += 0.3 * x / (1.0 + i as f64);
             let v = 10.0 * (i as f64 + 1.0) + 3.0 * x;
             let _ = write!(out, r#""{name}":{:.4},"#, v);
         }
@@ -162,7 +175,13 @@ impl Simulator {
         if out.ends_with(',') {
             out.pop();
         }
-        let score = 1.0 / (1.0 + (-logit - 0.5 * self.noise.sample(&mut self.rng)).exp());
+        let noise = 0.5 * self.noise.sample(&mut self.rng);
+        let score = 1.0 / (1.0 + (-logit - noise).exp());
+        // The truth: drawn from the world's log-odds, which a healthy model estimates
+        // exactly (its scores are calibrated); concept drift inverts the relation.
+        let truth_logit = (world + noise) * (1.0 - 2.0 * b.concept_shift);
+        let p_true = 1.0 / (1.0 + (-truth_logit).exp());
+        self.last_truth = Some((self.seq, self.truth_rng.random::<f64>() < p_true));
         let label = if score > 0.5 { "fraud" } else { "legit" };
         let latency = self.latency.sample(&mut self.rng) * b.latency_scale;
         let status = if self.rng.random::<f64>() < b.error_rate {
@@ -174,6 +193,22 @@ impl Simulator {
             out,
             r#"}},"prediction":{{"score":{score:.5},"label":"{label}"}},"latency_ms":{latency:.3},"status":"{status}"}}"#
         );
+    }
+
+    /// The label record (JSON, no newline) of the last inference record, at event time
+    /// `ts_ms`: `"fraud"` or `"legit"`.
+    pub fn last_label(&self, out: &mut String, ts_ms: i64) -> bool {
+        let Some((seq, truth)) = self.last_truth else {
+            return false;
+        };
+        let ts = crate::record::ts_to_rfc3339(ts_ms);
+        let label = if truth { "fraud" } else { "legit" };
+        let _ = write!(
+            out,
+            r#"{{"kind":"label","ts":"{ts}","model":"{}","request_id":"r{seq}","label":"{label}"}}"#,
+            self.model.name
+        );
+        true
     }
 
     /// One record as an owned string.
@@ -206,6 +241,43 @@ pub fn script(sim: &mut Simulator, start_ms: i64, step_ms: i64, phases: &[Phase]
             out.push('\n');
             ts += step_ms;
         }
+    }
+    out
+}
+
+/// Like [`script`], with a label line for every inference record `label_delay_ms` of event
+/// time after it (interleaved in event-time order), as a feedback topic delivers them.
+pub fn script_with_labels(
+    sim: &mut Simulator,
+    start_ms: i64,
+    step_ms: i64,
+    label_delay_ms: i64,
+    phases: &[Phase],
+) -> String {
+    let mut out = String::new();
+    let mut pending: std::collections::VecDeque<(i64, String)> = Default::default();
+    let mut ts = start_ms;
+    let mut label = String::new();
+    for p in phases {
+        for _ in 0..p.records {
+            while pending.front().is_some_and(|(t, _)| *t <= ts) {
+                if let Some((_, l)) = pending.pop_front() {
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+            }
+            sim.record(&mut out, ts, &p.version, &p.behaviour);
+            out.push('\n');
+            label.clear();
+            if sim.last_label(&mut label, ts + label_delay_ms) {
+                pending.push_back((ts + label_delay_ms, label.clone()));
+            }
+            ts += step_ms;
+        }
+    }
+    for (_, l) in pending {
+        out.push_str(&l);
+        out.push('\n');
     }
     out
 }
