@@ -608,8 +608,9 @@ mod tests {
     fn expiry_follows_arrival_order_late_never_early() {
         let mut s = store(1_000, 100);
         s.on_prediction("m", "new", pred("v1", 5_000, 0.9));
-        s.on_prediction("m", "old", pred("v1", 0, 0.9)); // arrived out of order
-                                                         // "old" is past its TTL but waits behind "new"; it can no longer join, though.
+        // Arrives out of order, behind "new": it is past its TTL at 2,000 but waits behind
+        // "new" in the queue; it can no longer join, though.
+        s.on_prediction("m", "old", pred("v1", 0, 0.9));
         assert_eq!(s.expire(2_000).predictions, 0);
         assert_eq!(s.on_label("m", "old", 2_000, cls("1")), None);
         assert_eq!(s.expire(2_000).predictions, 1, "found stale at join time");
