@@ -6,6 +6,7 @@
 pub mod accumulate;
 pub mod compare;
 pub mod join;
+pub mod perf;
 pub mod profile;
 pub mod series;
 pub mod stats;
