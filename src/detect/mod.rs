@@ -5,6 +5,8 @@
 
 pub mod accumulate;
 pub mod compare;
+pub mod join;
+pub mod perf;
 pub mod profile;
 pub mod series;
 pub mod stats;
