@@ -24,6 +24,7 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod labels;
 pub mod pipeline;
 pub mod record;
 pub mod route;

@@ -8,7 +8,8 @@ use crate::act::policy::{Decision, RollbackState};
 use crate::alert::state::{ActiveAlert, AlertEvent, AlertTable};
 use crate::config::Config;
 use crate::detect::profile::ReferenceProfile;
-use crate::record::{Record, RecordKind, RejectReason, Rejection, Ts, WindowReport};
+use crate::labels::{LabelEffects, LabelRouter};
+use crate::record::{Record, RecordKind, RejectReason, Rejection, Ts, WindowKind, WindowReport};
 use crate::route::{Routed, Router};
 use crate::source::decode::{decode, DecodeLimits};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,8 @@ pub struct Effects {
     pub reference_completed: Option<String>,
     /// (model, version) pairs forgotten to make room.
     pub evicted: Vec<(String, String)>,
+    /// What the label side did (joins, expiries); its reports are moved to `reports`.
+    pub labels: LabelEffects,
 }
 
 impl Effects {
@@ -44,6 +47,7 @@ impl Effects {
         self.decisions.clear();
         self.reference_completed = None;
         self.evicted.clear();
+        self.labels = LabelEffects::default();
     }
 
     /// Whether anything besides acceptance needs shipping.
@@ -64,6 +68,9 @@ pub struct PipelineState {
     pub alerts: AlertTable,
     /// Rollback bookkeeping.
     pub rollback: RollbackState,
+    /// Label join and label windows.
+    #[serde(default)]
+    pub labels: LabelRouter,
     /// The newest event time seen.
     pub watermark: Option<Ts>,
     /// Records processed (accepted or rejected).
@@ -112,6 +119,7 @@ impl Pipeline {
         baselines: BTreeMap<String, ReferenceProfile>,
     ) -> Self {
         state.router.rebuild();
+        state.labels.join.reconfigure(&config.join);
         for (model, profile) in baselines {
             // The configured baseline is the operator's statement: it replaces whatever
             // reference the snapshot holds, unless it is the very profile already pinned.
@@ -183,6 +191,7 @@ impl Pipeline {
         }
         self.config = config;
         self.limits = decode_limits(&self.config);
+        self.state.labels.join.reconfigure(&self.config.join);
         for (model, profile) in baselines {
             let digest = profile.digest();
             let current = self
@@ -254,16 +263,36 @@ impl Pipeline {
                     self.state.rollback.forget_version(m, v);
                 }
                 out.evicted = routed.evicted;
+                let router = &self.state.router;
+                self.state.labels.on_prediction(
+                    r,
+                    &self.config,
+                    |m, v| router.previous_of(m, v),
+                    &mut out.labels,
+                );
+                out.reports.append(&mut out.labels.reports);
                 RecordKind::Inference
             }
-            // Labels are joined to predictions and metrics scored in later stages; for now
-            // they are validated and counted.
-            Record::Label(_) => RecordKind::Label,
+            Record::Label(l) => {
+                let router = &self.state.router;
+                self.state.labels.on_label(
+                    l,
+                    &self.config,
+                    |m, v| router.previous_of(m, v),
+                    &mut out.labels,
+                );
+                out.reports.append(&mut out.labels.reports);
+                RecordKind::Label
+            }
             Record::Metric(_) => RecordKind::Metric,
         };
         self.state.watermark = Some(self.state.watermark.map_or(ts, |w| w.max(ts)));
         for report in &out.reports {
-            let min = self.config.model(&report.model).min_window_records;
+            let cfg = self.config.model(&report.model);
+            let min = match report.kind {
+                WindowKind::Inference => cfg.min_window_records,
+                WindowKind::Labels => cfg.labels.min_window_labels,
+            };
             if report.ops.records < min {
                 continue;
             }
@@ -310,7 +339,7 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
         for line in text.lines() {
             p.process(line.as_bytes(), None, &mut fx);
             assert!(fx.rejection.is_none(), "{:?}", fx.rejection);
-            alerts.extend(fx.alerts.drain(..));
+            alerts.append(&mut fx.alerts);
         }
         alerts
     }

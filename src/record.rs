@@ -60,6 +60,10 @@ pub struct Prediction<'a> {
     pub score: Option<f64>,
     /// Categorical output: a class label, or the arg-max index of `probs`.
     pub label: Option<Cow<'a, str>>,
+    /// The model's probability for its own prediction: the highest of `probs`, or for a
+    /// score in [0, 1] read as a binary probability, `max(score, 1 - score)`. Its mean is
+    /// the expected accuracy of a calibrated classifier (confidence-based estimation).
+    pub confidence: Option<f64>,
 }
 
 /// How the serving layer reported the request.
@@ -286,6 +290,82 @@ pub struct OpsStats {
     pub latency_p99: Option<f64>,
     /// Mean of the numeric prediction score.
     pub score_mean: Option<f64>,
+    /// Mean confidence of the predictions: the expected accuracy of a calibrated
+    /// classifier, known before any label arrives (confidence-based performance estimation).
+    #[serde(default)]
+    pub estimated_accuracy: Option<f64>,
+}
+
+/// Realised performance metrics of a set of labelled predictions; each `None` when
+/// undefined for the task or the data.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Performance {
+    /// Labelled predictions.
+    pub labelled: u64,
+    /// Mean per-request error: 0/1 for classifiers (1 - accuracy), absolute error for
+    /// regressors (MAE).
+    pub error: Option<f64>,
+    /// Mean of the squared per-request error (for the test of a difference in error).
+    pub error_sq: Option<f64>,
+    /// Classification accuracy.
+    pub accuracy: Option<f64>,
+    /// Precision (binary) or macro precision.
+    pub precision: Option<f64>,
+    /// Recall (binary) or macro recall.
+    pub recall: Option<f64>,
+    /// F1 (binary) or macro F1.
+    pub f1: Option<f64>,
+    /// Binary ROC AUC.
+    pub roc_auc: Option<f64>,
+    /// Mean log loss.
+    pub log_loss: Option<f64>,
+    /// Mean absolute error (regression).
+    pub mae: Option<f64>,
+    /// Root mean squared error (regression).
+    pub rmse: Option<f64>,
+    /// Mean absolute percentage error, as a fraction (regression).
+    pub mape: Option<f64>,
+}
+
+/// The label-side half of a window report: performance on the labels joined in the
+/// window, against the model's reference period and the previous version.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PerformanceSection {
+    /// `binary`, `multiclass` or `regression`.
+    pub task: String,
+    /// This window's labelled predictions.
+    pub current: Performance,
+    /// The model's reference period (its first labelled predictions).
+    pub reference: Option<Performance>,
+    /// The previous version's latest label window.
+    pub previous: Option<Performance>,
+    /// One-sided test (z, pooled for 0/1 errors, Welch otherwise) that the error exceeds
+    /// the reference's.
+    pub error_p_vs_reference: Option<f64>,
+    /// Same against the previous version.
+    pub error_p_vs_previous: Option<f64>,
+    /// Expected accuracy of these same predictions from their confidences alone.
+    pub estimated_accuracy: Option<f64>,
+    /// `estimated_accuracy - accuracy`: how far the label-free estimate was off.
+    pub estimate_error: Option<f64>,
+}
+
+/// A change point an online detector found within a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeReport {
+    /// The stream: `label_error`, `label_loss`, `score`, `latency`, `error`, or
+    /// `feature:NAME`.
+    pub stream: String,
+    /// The detector (`adwin`, `page_hinkley`, `cusum`, `ddm`, `eddm`).
+    pub detector: String,
+    /// Event time of the detection.
+    pub ts: Ts,
+    /// Observation number (0-based) of the detection in the detector's stream.
+    pub index: u64,
+    /// Estimated mean of the stream before the change.
+    pub mean_before: f64,
+    /// Estimated mean after it.
+    pub mean_after: f64,
 }
 
 /// What a window is a window of.
@@ -346,4 +426,10 @@ pub struct WindowReport {
     pub error_rate_p_vs_previous: Option<f64>,
     /// Same against the reference profile.
     pub error_rate_p_vs_reference: Option<f64>,
+    /// Label windows: performance against the reference and the previous version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance: Option<PerformanceSection>,
+    /// Change points the online detectors found during the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ChangeReport>,
 }

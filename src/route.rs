@@ -102,6 +102,16 @@ fn caps(cfg: &ModelConfig, config: &Config, reference: bool) -> AccCaps {
 }
 
 impl Router {
+    /// The version that was live when `version` of `model` first appeared.
+    pub fn previous_of(&self, model: &str, version: &str) -> Option<String> {
+        self.models
+            .get(model)?
+            .versions
+            .get(version)?
+            .previous
+            .clone()
+    }
+
     /// Forgets everything about `model` (a reload changed how its reference is built).
     pub fn forget_model(&mut self, model: &str) -> bool {
         self.models.remove(model).is_some()

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use vigil::demo::sim::{script, Behaviour, Phase, SimModel, Simulator};
+use vigil::demo::sim::{script, script_with_labels, Behaviour, Phase, SimModel, Simulator};
 
 const START: i64 = 1_767_225_600_000;
 
@@ -307,4 +307,68 @@ fn baseline_profile_pins_the_reference() {
         "{:?}",
         r.alerts
     );
+}
+
+#[test]
+fn concept_drift_that_only_labels_reveal_raises_an_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sim = Simulator::new(SimModel::generic("churn", 8, 2), 31);
+    let flipped = Behaviour {
+        concept_shift: 1.0,
+        ..Behaviour::HEALTHY
+    };
+    // Inputs, scores, errors and latency stay exactly as they were: only the relation
+    // between the features and the truth changes, which only the labels show.
+    let text = script_with_labels(
+        &mut sim,
+        START,
+        100,
+        30_000,
+        &[
+            phase(8_000, "v1", Behaviour::HEALTHY),
+            phase(8_000, "v1", flipped),
+        ],
+    );
+    let input = dir.path().join("labelled.jsonl");
+    std::fs::write(&input, text).expect("write");
+    let r = replay(dir.path(), &input, &[]);
+    let fired: Vec<&str> = r
+        .alerts
+        .iter()
+        .filter(|a| a["state"] == "firing")
+        .filter_map(|a| a["rule"].as_str())
+        .collect();
+    assert!(
+        fired.contains(&"performance_vs_reference"),
+        "{:?}",
+        r.alerts
+    );
+    assert!(
+        !fired.contains(&"input_drift"),
+        "inputs did not change: {fired:?}"
+    );
+    assert!(
+        !fired.contains(&"prediction_drift"),
+        "predictions did not change: {fired:?}"
+    );
+    let first = r
+        .alerts
+        .iter()
+        .find(|a| a["state"] == "firing" && a["rule"] == "performance_vs_reference")
+        .expect("firing");
+    let at = chrono::DateTime::parse_from_rfc3339(first["at"].as_str().expect("at"))
+        .expect("rfc3339")
+        .timestamp_millis();
+    assert!(at > START + 8_000 * 100, "not before the change");
+    assert!(first["details"]["current"].as_f64() > first["details"]["baseline"].as_f64());
+    assert!(r.commands.is_empty(), "no version change, no rollback");
+    let label_windows: Vec<_> = r.scores.iter().filter(|s| s["kind"] == "labels").collect();
+    assert!(
+        label_windows.len() >= 20,
+        "label windows: {}",
+        label_windows.len()
+    );
+    let p = &label_windows[0]["performance"];
+    assert_eq!(p["task"], "multiclass");
+    assert!(p["estimated_accuracy"].as_f64().is_some(), "{p}");
 }

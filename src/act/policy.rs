@@ -402,6 +402,8 @@ mod tests {
                     .expect("defined")
             }),
             error_rate_p_vs_reference: None,
+            performance: None,
+            changes: Vec::new(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! [`WindowReport`], and the built-in rules that `vigil replay` without a config and every
 //! config without `[[rules]]` use. Pure: conditions are functions of the report alone.
 
-use crate::record::{Drift, OpsStats, WindowKind, WindowReport};
+use crate::record::{Drift, OpsStats, Performance, WindowKind, WindowReport};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -75,6 +75,8 @@ pub enum OpsSignal {
     LatencyP99,
     /// Mean of the numeric prediction.
     ScoreMean,
+    /// Expected accuracy from the predictions' confidences (no labels needed).
+    EstimatedAccuracy,
 }
 
 impl OpsSignal {
@@ -86,6 +88,7 @@ impl OpsSignal {
             OpsSignal::LatencyP95 => "latency_p95",
             OpsSignal::LatencyP99 => "latency_p99",
             OpsSignal::ScoreMean => "score_mean",
+            OpsSignal::EstimatedAccuracy => "estimated_accuracy",
         }
     }
 
@@ -97,16 +100,113 @@ impl OpsSignal {
             OpsSignal::LatencyP95 => ops.latency_p95,
             OpsSignal::LatencyP99 => ops.latency_p99,
             OpsSignal::ScoreMean => ops.score_mean,
+            OpsSignal::EstimatedAccuracy => ops.estimated_accuracy,
         }
     }
 
     fn fmt_value(self, v: f64) -> String {
         match self {
             OpsSignal::ErrorRate => format!("{:.2}%", v * 100.0),
-            OpsSignal::ScoreMean => format!("{v:.4}"),
+            OpsSignal::ScoreMean | OpsSignal::EstimatedAccuracy => format!("{v:.4}"),
             _ => format!("{v:.1} ms"),
         }
     }
+}
+
+/// A performance metric of label windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerfMetric {
+    /// Mean per-request error: the misclassification rate, or the mean absolute error.
+    Error,
+    /// Accuracy.
+    Accuracy,
+    /// Precision.
+    Precision,
+    /// Recall.
+    Recall,
+    /// F1.
+    F1,
+    /// ROC AUC.
+    RocAuc,
+    /// Log loss.
+    LogLoss,
+    /// Mean absolute error.
+    Mae,
+    /// Root mean squared error.
+    Rmse,
+    /// Mean absolute percentage error.
+    Mape,
+}
+
+impl PerfMetric {
+    /// Every metric, for parsing and docs.
+    pub const ALL: [PerfMetric; 10] = [
+        PerfMetric::Error,
+        PerfMetric::Accuracy,
+        PerfMetric::Precision,
+        PerfMetric::Recall,
+        PerfMetric::F1,
+        PerfMetric::RocAuc,
+        PerfMetric::LogLoss,
+        PerfMetric::Mae,
+        PerfMetric::Rmse,
+        PerfMetric::Mape,
+    ];
+
+    /// The name used in config and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PerfMetric::Error => "error",
+            PerfMetric::Accuracy => "accuracy",
+            PerfMetric::Precision => "precision",
+            PerfMetric::Recall => "recall",
+            PerfMetric::F1 => "f1",
+            PerfMetric::RocAuc => "roc_auc",
+            PerfMetric::LogLoss => "log_loss",
+            PerfMetric::Mae => "mae",
+            PerfMetric::Rmse => "rmse",
+            PerfMetric::Mape => "mape",
+        }
+    }
+
+    /// Whether larger values are better.
+    pub fn higher_is_better(self) -> bool {
+        matches!(
+            self,
+            PerfMetric::Accuracy
+                | PerfMetric::Precision
+                | PerfMetric::Recall
+                | PerfMetric::F1
+                | PerfMetric::RocAuc
+        )
+    }
+
+    /// The metric's value.
+    pub fn of(self, p: &Performance) -> Option<f64> {
+        match self {
+            PerfMetric::Error => p.error,
+            PerfMetric::Accuracy => p.accuracy,
+            PerfMetric::Precision => p.precision,
+            PerfMetric::Recall => p.recall,
+            PerfMetric::F1 => p.f1,
+            PerfMetric::RocAuc => p.roc_auc,
+            PerfMetric::LogLoss => p.log_loss,
+            PerfMetric::Mae => p.mae,
+            PerfMetric::Rmse => p.rmse,
+            PerfMetric::Mape => p.mape,
+        }
+    }
+}
+
+/// The direction of a change point that a rule cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The mean rose.
+    Up,
+    /// The mean fell.
+    Down,
+    /// Either.
+    Any,
 }
 
 /// A rule's condition over one window.
@@ -154,6 +254,43 @@ pub enum Condition {
         /// Threshold.
         above: f64,
     },
+    /// `signal < baseline - drop` (for signals where lower is worse, such as the estimated
+    /// accuracy).
+    OpsDrop {
+        /// The signal.
+        signal: OpsSignal,
+        /// Compared with.
+        against: Baseline,
+        /// Absolute drop.
+        drop: f64,
+    },
+    /// A label window's performance is worse than the baseline's: by more than `drop`
+    /// (absolute, in the metric's worse direction) and/or more than `ratio` times the
+    /// baseline (lower-is-better metrics); for `error`, when `max_p` is set, the one-sided
+    /// test that the error is higher must give p < `max_p`.
+    Performance {
+        /// The metric.
+        metric: PerfMetric,
+        /// Compared with.
+        against: Baseline,
+        /// Absolute worsening.
+        drop: Option<f64>,
+        /// Relative worsening (lower-is-better metrics).
+        ratio: Option<f64>,
+        /// Significance required (`error` only).
+        max_p: Option<f64>,
+    },
+    /// An online change detector found a change point in `stream` during the window, in
+    /// `direction`, of at least `min_change` between the means before and after.
+    ChangePoint {
+        /// The stream (`label_error`, `label_loss`, `score`, `latency`, `error`,
+        /// `feature:NAME`).
+        stream: String,
+        /// Which way.
+        direction: Direction,
+        /// Smallest change of the mean.
+        min_change: f64,
+    },
 }
 
 /// What a condition concluded about one window.
@@ -179,6 +316,12 @@ impl Condition {
             } | Condition::OpsRatio {
                 against: Baseline::PreviousVersion,
                 ..
+            } | Condition::OpsDrop {
+                against: Baseline::PreviousVersion,
+                ..
+            } | Condition::Performance {
+                against: Baseline::PreviousVersion,
+                ..
             }
         )
     }
@@ -190,7 +333,13 @@ impl Condition {
             Condition::FeatureDrift { .. }
             | Condition::PredictionDrift { .. }
             | Condition::OpsRatio { .. }
-            | Condition::OpsAbove { .. } => WindowKind::Inference,
+            | Condition::OpsAbove { .. }
+            | Condition::OpsDrop { .. } => WindowKind::Inference,
+            Condition::Performance { .. } => WindowKind::Labels,
+            Condition::ChangePoint { stream, .. } if stream.starts_with("label_") => {
+                WindowKind::Labels
+            }
+            Condition::ChangePoint { .. } => WindowKind::Inference,
         }
     }
 
@@ -334,6 +483,77 @@ impl Condition {
                     }),
                 }
             }
+            Condition::OpsDrop {
+                signal,
+                against,
+                drop,
+            } => {
+                let base = match against {
+                    Baseline::Reference => r.ops_reference.as_ref(),
+                    Baseline::PreviousVersion => r.ops_previous.as_ref(),
+                }
+                .and_then(|b| signal.of(b));
+                let cur = signal.of(&r.ops);
+                let vs = baseline_name(against, r);
+                Evaluation {
+                    holds: cur.zip(base).is_some_and(|(c, b)| c < b - drop),
+                    summary: match cur.zip(base) {
+                        Some((c, b)) => format!(
+                            "{} {} vs {} on the {vs} (drop {:.4})",
+                            signal.as_str(),
+                            signal.fmt_value(c),
+                            signal.fmt_value(b),
+                            b - c
+                        ),
+                        None => format!("{} not comparable with the {vs}", signal.as_str()),
+                    },
+                    details: json!({
+                        "signal": signal.as_str(),
+                        "against": against.as_str(),
+                        "current": cur,
+                        "baseline": base,
+                        "required_drop": drop,
+                        "records": r.ops.records,
+                    }),
+                }
+            }
+            Condition::Performance {
+                metric,
+                against,
+                drop,
+                ratio,
+                max_p,
+            } => performance(r, metric, against, drop, ratio, max_p),
+            Condition::ChangePoint {
+                ref stream,
+                direction,
+                min_change,
+            } => {
+                let hits: Vec<&crate::record::ChangeReport> = r
+                    .changes
+                    .iter()
+                    .filter(|c| &c.stream == stream)
+                    .filter(|c| {
+                        let d = c.mean_after - c.mean_before;
+                        match direction {
+                            Direction::Up => d >= min_change && d > 0.0,
+                            Direction::Down => -d >= min_change && d < 0.0,
+                            Direction::Any => d.abs() >= min_change,
+                        }
+                    })
+                    .collect();
+                Evaluation {
+                    holds: !hits.is_empty(),
+                    summary: match hits.first() {
+                        Some(c) => format!(
+                            "{} found a change in {}: mean {:.4} -> {:.4}",
+                            c.detector, c.stream, c.mean_before, c.mean_after
+                        ),
+                        None => format!("no change point in {stream}"),
+                    },
+                    details: json!({ "stream": stream, "changes": hits }),
+                }
+            }
             Condition::OpsAbove { signal, above } => {
                 let cur = signal.of(&r.ops);
                 Evaluation {
@@ -356,6 +576,77 @@ impl Condition {
                 }
             }
         }
+    }
+}
+
+fn baseline_name(against: Baseline, r: &WindowReport) -> String {
+    match (against, &r.previous_version) {
+        (Baseline::PreviousVersion, Some(v)) => format!("previous version {v}"),
+        (b, _) => b.as_str().to_string(),
+    }
+}
+
+fn performance(
+    r: &WindowReport,
+    metric: PerfMetric,
+    against: Baseline,
+    drop: Option<f64>,
+    ratio: Option<f64>,
+    max_p: Option<f64>,
+) -> Evaluation {
+    let Some(p) = &r.performance else {
+        return Evaluation {
+            holds: false,
+            summary: "no labels".into(),
+            details: Value::Null,
+        };
+    };
+    let base = match against {
+        Baseline::Reference => p.reference.as_ref(),
+        Baseline::PreviousVersion => p.previous.as_ref(),
+    };
+    let cur = metric.of(&p.current);
+    let b = base.and_then(|b| metric.of(b));
+    let pval = match (metric, against) {
+        (PerfMetric::Error, Baseline::Reference) => p.error_p_vs_reference,
+        (PerfMetric::Error, Baseline::PreviousVersion) => p.error_p_vs_previous,
+        _ => None,
+    };
+    let worse = |c: f64, b: f64| {
+        let by_drop = drop.is_none_or(|d| {
+            if metric.higher_is_better() {
+                b - c > d
+            } else {
+                c - b > d
+            }
+        });
+        let by_ratio = ratio.is_none_or(|k| c > k * b);
+        let significant = max_p.is_none_or(|m| pval.is_some_and(|p| p < m));
+        by_drop && by_ratio && significant && c != b
+    };
+    let vs = baseline_name(against, r);
+    Evaluation {
+        holds: cur.zip(b).is_some_and(|(c, b)| worse(c, b)),
+        summary: match cur.zip(b) {
+            Some((c, b)) => format!(
+                "{} {c:.4} on labelled traffic vs {b:.4} on the {vs}{}",
+                metric.as_str(),
+                pval.map(|p| format!(" (p={p:.2e})")).unwrap_or_default()
+            ),
+            None => format!("{} not comparable with the {vs}", metric.as_str()),
+        },
+        details: json!({
+            "metric": metric.as_str(),
+            "against": against.as_str(),
+            "task": p.task,
+            "current": cur,
+            "baseline": b,
+            "p_value": pval,
+            "labelled": p.current.labelled,
+            "baseline_labelled": base.map(|b| b.labelled),
+            "estimated_accuracy": p.estimated_accuracy,
+            "estimate_error": p.estimate_error,
+        }),
     }
 }
 
@@ -435,6 +726,10 @@ pub struct Rule {
 /// | `error_rate_regression` | critical | error rate > 2x previous version, >= 2%, p < 1e-4 | 2 windows | yes |
 /// | `latency_regression` | critical | p99 latency > 1.5x previous version | 2 windows | yes |
 /// | `error_rate_high` | warning | error rate > 3x reference, >= 5%, p < 1e-6 | 3 windows | no |
+/// | `estimated_accuracy_drop` | warning | expected accuracy (from confidences) 0.05 below the reference's | 3 windows | no |
+/// | `concept_drift` | warning | a change point: the label-joined error rises (held while the error is 10% above the reference's) | 1 label window | no |
+/// | `performance_vs_reference` | warning | labelled error > 1.25x the reference period's, p < 1e-4 | 2 label windows | no |
+/// | `performance_regression` | critical | labelled error > 1.25x the previous version's, p < 1e-3 | 2 label windows | yes |
 ///
 /// A retrained model is expected to score differently from its predecessor, so prediction
 /// shifts warn but never roll back by default; errors and latency do.
@@ -464,6 +759,27 @@ pub fn default_rules() -> Vec<Rule> {
         p_below: Some(1e-2),
         psi_above: None,
         at_least: 1,
+    });
+    // Concept drift: an online detector sees the label-joined error rise. It keeps firing
+    // while the error stays 10% above the reference period's.
+    let mut concept = rule(
+        "concept_drift",
+        Severity::Warning,
+        Condition::ChangePoint {
+            stream: "label_error".into(),
+            direction: Direction::Up,
+            min_change: 0.0,
+        },
+        1,
+        false,
+    );
+    concept.keep_firing_for = Hold::Windows(2);
+    concept.resolve = Some(Condition::Performance {
+        metric: PerfMetric::Error,
+        against: Baseline::Reference,
+        drop: None,
+        ratio: Some(1.1),
+        max_p: None,
     });
     vec![
         input,
@@ -528,6 +844,44 @@ pub fn default_rules() -> Vec<Rule> {
             3,
             false,
         ),
+        rule(
+            "estimated_accuracy_drop",
+            Severity::Warning,
+            Condition::OpsDrop {
+                signal: OpsSignal::EstimatedAccuracy,
+                against: Baseline::Reference,
+                drop: 0.05,
+            },
+            3,
+            false,
+        ),
+        concept,
+        rule(
+            "performance_vs_reference",
+            Severity::Warning,
+            Condition::Performance {
+                metric: PerfMetric::Error,
+                against: Baseline::Reference,
+                drop: None,
+                ratio: Some(1.25),
+                max_p: Some(1e-4),
+            },
+            2,
+            false,
+        ),
+        rule(
+            "performance_regression",
+            Severity::Critical,
+            Condition::Performance {
+                metric: PerfMetric::Error,
+                against: Baseline::PreviousVersion,
+                drop: None,
+                ratio: Some(1.25),
+                max_p: Some(1e-3),
+            },
+            2,
+            true,
+        ),
     ]
 }
 
@@ -588,6 +942,8 @@ mod tests {
             previous_version: Some("v1".into()),
             error_rate_p_vs_previous: Some(1e-12),
             error_rate_p_vs_reference: None,
+            performance: None,
+            changes: Vec::new(),
         }
     }
 

@@ -7,6 +7,8 @@ mod validate;
 
 use crate::act::policy::RollbackPolicy;
 use crate::alert::rule::Rule;
+use crate::detect::join::JoinConfig;
+use crate::detect::perf::{PerfConfig, Task};
 use crate::detect::stats::Correction;
 use crate::record::RecordKind;
 use std::collections::BTreeMap;
@@ -34,6 +36,40 @@ pub struct Config {
     pub models: BTreeMap<String, ModelConfig>,
     /// Alert rules (the built-in ones when the file has no `[[rules]]`).
     pub rules: Vec<Rule>,
+    /// The label join (`[labels]`): TTL and capacity, for all models together.
+    pub join: JoinConfig,
+}
+
+/// How a model's labels are joined and scored (`[defaults.labels]`, `[models.X.labels]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelSettings {
+    /// Keep predictions so that labels can be joined to them (default true).
+    pub enabled: bool,
+    /// The task; `None` reads it off the first label (a number other than 0/1:
+    /// regression; `0`/`1`/`true`/`false`, or any class with `positive_class` set: binary;
+    /// other classes: multiclass).
+    pub task: Option<Task>,
+    /// How outcomes are scored (positive class, score meaning, threshold, AUC sample).
+    pub perf: PerfConfig,
+    /// Label windows per (model, version): `N labels` (default 500) or an event-time span.
+    pub window: WindowSpec,
+    /// Labelled predictions that form the model's reference performance (default 500).
+    pub reference_labels: u64,
+    /// Label windows with fewer labels report but are not compared with (default 100).
+    pub min_window_labels: u64,
+}
+
+impl Default for LabelSettings {
+    fn default() -> Self {
+        LabelSettings {
+            enabled: true,
+            task: None,
+            perf: PerfConfig::default(),
+            window: WindowSpec::Records(NonZeroU64::new(500).expect("500 is non-zero")),
+            reference_labels: 500,
+            min_window_labels: 100,
+        }
+    }
 }
 
 /// Kafka source and sinks.
@@ -122,6 +158,8 @@ pub struct ModelConfig {
     pub exclude_features: Vec<String>,
     /// Rollback policy.
     pub rollback: RollbackPolicy,
+    /// Labels: join and performance.
+    pub labels: LabelSettings,
 }
 
 impl ModelConfig {
@@ -158,6 +196,7 @@ impl Default for ModelConfig {
             baseline: None,
             exclude_features: Vec::new(),
             rollback: RollbackPolicy::default(),
+            labels: LabelSettings::default(),
         }
     }
 }

@@ -23,6 +23,40 @@ pub struct RawConfig {
     pub models: BTreeMap<String, RawModel>,
     /// `[[rules]]`: alert rules. Absent means the built-in rules.
     pub rules: Option<Vec<RawRule>>,
+    /// `[labels]`: the label join.
+    pub labels: RawJoin,
+}
+
+/// `[labels]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawJoin {
+    /// Largest event-time distance between a prediction and its label.
+    pub ttl: Option<String>,
+    /// Predictions and labels waiting at most, all models together.
+    pub max_pending: Option<u64>,
+}
+
+/// `labels` table of a model.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLabels {
+    /// Keep predictions for joining.
+    pub enabled: Option<bool>,
+    /// `binary`, `multiclass`, `regression`.
+    pub task: Option<String>,
+    /// Positive class of a binary classifier.
+    pub positive_class: Option<String>,
+    /// `positive_class` or `predicted_label`.
+    pub score: Option<String>,
+    /// Decision threshold when a prediction has no label.
+    pub threshold: Option<f64>,
+    /// `"500 labels"` or an event-time span.
+    pub window: Option<String>,
+    /// Labels in the reference period.
+    pub reference_labels: Option<u64>,
+    /// Smallest label window compared with.
+    pub min_window_labels: Option<u64>,
 }
 
 /// `[kafka]`.
@@ -115,6 +149,8 @@ pub struct RawModel {
     pub exclude_features: Option<Vec<String>>,
     /// Rollback policy.
     pub rollback: Option<RawRollback>,
+    /// Labels.
+    pub labels: Option<RawLabels>,
 }
 
 /// `rollback` table of a model.
@@ -186,4 +222,14 @@ pub struct RawCondition {
     pub max_p: Option<f64>,
     /// Absolute threshold for `ops_above`.
     pub above: Option<f64>,
+    /// Absolute worsening for `ops_drop` and `performance`.
+    pub drop: Option<f64>,
+    /// Metric for `performance`.
+    pub metric: Option<String>,
+    /// Stream for `change_point`.
+    pub stream: Option<String>,
+    /// `up`, `down` or `any` for `change_point`.
+    pub direction: Option<String>,
+    /// Smallest change of the mean for `change_point`.
+    pub min_change: Option<f64>,
 }

@@ -1,10 +1,14 @@
 //! Raw config -> typed [`Config`]. Every problem is collected with its path
 //! (`models.fraud.window: ...`) and reported together; nothing here does I/O.
 
-use super::raw::{RawCondition, RawConfig, RawModel, RawRollback, RawRule};
-use super::{Config, KafkaConfig, Limits, ModelConfig, WindowSpec};
+use super::raw::{RawCondition, RawConfig, RawLabels, RawModel, RawRollback, RawRule};
+use super::{Config, KafkaConfig, LabelSettings, Limits, ModelConfig, WindowSpec};
 use crate::act::policy::RollbackPolicy;
-use crate::alert::rule::{default_rules, Baseline, Condition, Hold, OpsSignal, Rule, Severity};
+use crate::alert::rule::{
+    default_rules, Baseline, Condition, Direction, Hold, OpsSignal, PerfMetric, Rule, Severity,
+};
+use crate::detect::join::JoinConfig;
+use crate::detect::perf::{ScoreMeaning, Task};
 use crate::detect::stats::Correction;
 use crate::record::RecordKind;
 use std::collections::{BTreeMap, BTreeSet};
@@ -268,8 +272,19 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         }
     }
 
+    let mut join = JoinConfig::default();
+    if let Some(s) = &raw.labels.ttl {
+        if let Some(d) = duration(&mut errs, "labels.ttl", s) {
+            join.ttl_ms = d.as_millis() as i64;
+        }
+    }
+    if let Some(v) = raw.labels.max_pending {
+        join.max_pending = bounded(&mut errs, "labels.max_pending", v, 1, 100_000_000) as usize;
+    }
+
     if errs.0.is_empty() {
         Ok(Config {
+            join,
             kafka,
             listen,
             state_dir: raw.state.dir.map(Into::into),
@@ -340,7 +355,85 @@ fn model(errs: &mut Errors, path: &str, base: &ModelConfig, m: &RawModel) -> Mod
     if let Some(r) = &m.rollback {
         out.rollback = rollback(errs, &format!("{path}.rollback"), &base.rollback, r);
     }
+    if let Some(l) = &m.labels {
+        out.labels = labels(errs, &format!("{path}.labels"), &base.labels, l);
+    }
     out
+}
+
+fn labels(errs: &mut Errors, path: &str, base: &LabelSettings, l: &RawLabels) -> LabelSettings {
+    let mut s = base.clone();
+    if let Some(v) = l.enabled {
+        s.enabled = v;
+    }
+    if let Some(t) = &l.task {
+        s.task = match t.as_str() {
+            "auto" => None,
+            "binary" => Some(Task::Binary),
+            "multiclass" => Some(Task::Multiclass),
+            "regression" => Some(Task::Regression),
+            _ => {
+                errs.push(
+                    format!("{path}.task"),
+                    format!("unknown {t:?}; expected auto, binary, multiclass or regression"),
+                );
+                s.task
+            }
+        };
+    }
+    if let Some(p) = &l.positive_class {
+        if p.is_empty() {
+            errs.push(format!("{path}.positive_class"), "must not be empty");
+        }
+        s.perf.positive_class = Some(p.clone());
+    }
+    if let Some(m) = &l.score {
+        s.perf.score = match m.as_str() {
+            "positive_class" => ScoreMeaning::PositiveClass,
+            "predicted_label" => ScoreMeaning::PredictedLabel,
+            _ => {
+                errs.push(
+                    format!("{path}.score"),
+                    format!("unknown {m:?}; expected positive_class or predicted_label"),
+                );
+                s.perf.score
+            }
+        };
+    }
+    if let Some(t) = l.threshold {
+        if !(t > 0.0 && t < 1.0) {
+            errs.push(
+                format!("{path}.threshold"),
+                format!("must be in (0, 1), got {t}"),
+            );
+        }
+        s.perf.threshold = t;
+    }
+    if let Some(w) = &l.window {
+        let t = w.trim();
+        let counted = t.strip_suffix("labels").or_else(|| t.strip_suffix("label"));
+        match counted {
+            Some(n) => match n.trim().parse::<u64>().ok().and_then(NonZeroU64::new) {
+                Some(n) => s.window = WindowSpec::Records(n),
+                None => errs.push(
+                    format!("{path}.window"),
+                    format!("must be a positive label count, got {w:?}"),
+                ),
+            },
+            None => {
+                if let Some(spec) = window(errs, &format!("{path}.window"), t) {
+                    s.window = spec;
+                }
+            }
+        }
+    }
+    if let Some(v) = l.reference_labels {
+        s.reference_labels = bounded(errs, &format!("{path}.reference_labels"), v, 10, 10_000_000);
+    }
+    if let Some(v) = l.min_window_labels {
+        s.min_window_labels = v;
+    }
+    s
 }
 
 fn rollback(
@@ -418,12 +511,26 @@ fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
         .resolve_when
         .as_ref()
         .and_then(|c| condition(errs, &format!("{path}.resolve_when"), c));
+    if let (Some(w), Some(res)) = (&when, &resolve) {
+        if w.reads() != res.reads() {
+            errs.push(
+                format!("{path}.resolve_when"),
+                format!(
+                    "reads {} windows but `when` reads {} windows",
+                    res.reads().as_str(),
+                    w.reads().as_str()
+                ),
+            );
+        }
+    }
     let rollback = r.rollback.unwrap_or(false);
     // Judged on the raw condition so that the error shows even when the condition has
     // other errors of its own.
     if let (true, Some(c)) = (rollback, &r.when) {
-        let compares = matches!(c.kind.as_str(), "prediction_drift" | "ops_ratio")
-            && matches!(c.against.as_deref(), None | Some("previous_version"));
+        let compares = matches!(
+            c.kind.as_str(),
+            "prediction_drift" | "ops_ratio" | "ops_drop" | "performance"
+        ) && matches!(c.against.as_deref(), None | Some("previous_version"));
         if !compares {
             errs.push(
                 format!("{path}.rollback"),
@@ -478,12 +585,13 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
         Some("latency_p95") => Some(OpsSignal::LatencyP95),
         Some("latency_p99") => Some(OpsSignal::LatencyP99),
         Some("score_mean") => Some(OpsSignal::ScoreMean),
+        Some("estimated_accuracy") => Some(OpsSignal::EstimatedAccuracy),
         Some(s) => {
             errs.push(
                 format!("{path}.signal"),
                 format!(
                     "unknown {s:?}; expected error_rate, latency_p50, latency_p95, \
-                     latency_p99 or score_mean"
+                     latency_p99, score_mean or estimated_accuracy"
                 ),
             );
             None
@@ -539,12 +647,118 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 0.0
             }),
         },
+        "ops_drop" => Condition::OpsDrop {
+            signal: signal(errs)?,
+            against: against(errs)?,
+            drop: match c.drop {
+                Some(d) if d >= 0.0 && d.is_finite() => d,
+                Some(d) => {
+                    errs.push(format!("{path}.drop"), format!("must be >= 0, got {d}"));
+                    0.0
+                }
+                None => {
+                    errs.push(format!("{path}.drop"), "is required");
+                    0.0
+                }
+            },
+        },
+        "performance" => {
+            let metric = match c.metric.as_deref() {
+                None => {
+                    errs.push(format!("{path}.metric"), "is required");
+                    return None;
+                }
+                Some(m) => match PerfMetric::ALL.iter().find(|x| x.as_str() == m) {
+                    Some(x) => *x,
+                    None => {
+                        let names: Vec<_> = PerfMetric::ALL.iter().map(|x| x.as_str()).collect();
+                        errs.push(
+                            format!("{path}.metric"),
+                            format!("unknown {m:?}; expected one of {}", names.join(", ")),
+                        );
+                        return None;
+                    }
+                },
+            };
+            if c.drop.is_none() && c.ratio.is_none() {
+                errs.push(path, "needs drop, ratio or both");
+            }
+            if let Some(d) = c.drop {
+                if !(d >= 0.0 && d.is_finite()) {
+                    errs.push(format!("{path}.drop"), format!("must be >= 0, got {d}"));
+                }
+            }
+            if let Some(r) = c.ratio {
+                if metric.higher_is_better() {
+                    errs.push(
+                        format!("{path}.ratio"),
+                        format!(
+                            "applies to metrics where lower is better; use drop for {}",
+                            metric.as_str()
+                        ),
+                    );
+                } else if !(r > 0.0 && r.is_finite()) {
+                    errs.push(format!("{path}.ratio"), "must be > 0");
+                }
+            }
+            if max_p.is_some() && metric != PerfMetric::Error {
+                errs.push(
+                    format!("{path}.max_p"),
+                    "applies to metric = \"error\" only",
+                );
+            }
+            Condition::Performance {
+                metric,
+                against: against(errs)?,
+                drop: c.drop,
+                ratio: c.ratio,
+                max_p,
+            }
+        }
+        "change_point" => {
+            let stream = match c.stream.as_deref() {
+                Some(s)
+                    if ["label_error", "label_loss", "score", "latency", "error"].contains(&s)
+                        || s.strip_prefix("feature:").is_some_and(|f| !f.is_empty()) =>
+                {
+                    s.to_string()
+                }
+                Some(s) => {
+                    errs.push(
+                        format!("{path}.stream"),
+                        format!(
+                            "unknown {s:?}; expected label_error, label_loss, score, latency, \
+                             error or feature:NAME"
+                        ),
+                    );
+                    return None;
+                }
+                None => "label_error".to_string(),
+            };
+            let direction = match c.direction.as_deref().unwrap_or("up") {
+                "up" => Direction::Up,
+                "down" => Direction::Down,
+                "any" => Direction::Any,
+                d => {
+                    errs.push(
+                        format!("{path}.direction"),
+                        format!("unknown {d:?}; expected up, down or any"),
+                    );
+                    Direction::Up
+                }
+            };
+            Condition::ChangePoint {
+                stream,
+                direction,
+                min_change: c.min_change.unwrap_or(0.0),
+            }
+        }
         other => {
             errs.push(
                 format!("{path}.kind"),
                 format!(
                     "unknown condition {other:?}; expected feature_drift, prediction_drift, \
-                     ops_ratio or ops_above"
+                     ops_ratio, ops_above, ops_drop, performance or change_point"
                 ),
             );
             return None;

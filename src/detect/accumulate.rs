@@ -125,6 +125,12 @@ pub struct Acc {
     pub with_status: u64,
     /// Records with an error status.
     pub errors: u64,
+    /// Sum of the predictions' confidences (see `Prediction::confidence`).
+    #[serde(default)]
+    pub confidence_sum: f64,
+    /// Predictions that carried a confidence.
+    #[serde(default)]
+    pub confidence_n: u64,
     seed: u64,
     sample_cap: usize,
 }
@@ -144,6 +150,8 @@ impl Acc {
             latency: Reservoir::new(caps.sample, seed ^ 2),
             with_status: 0,
             errors: 0,
+            confidence_sum: 0.0,
+            confidence_n: 0,
             seed,
             sample_cap: caps.sample,
         }
@@ -195,6 +203,10 @@ impl Acc {
         if let Some(l) = rec.latency_ms {
             self.latency.push(l);
         }
+        if let Some(c) = rec.prediction.confidence {
+            self.confidence_sum += c;
+            self.confidence_n += 1;
+        }
         if let Some(st) = rec.status {
             self.with_status += 1;
             if st == Status::Error {
@@ -220,6 +232,8 @@ impl Acc {
         self.latency.clear();
         self.with_status = 0;
         self.errors = 0;
+        self.confidence_sum = 0.0;
+        self.confidence_n = 0;
     }
 }
 

@@ -125,6 +125,8 @@ pub fn close_window(
         previous_version: previous.map(|(v, _)| v.to_string()),
         error_rate_p_vs_previous: z(ops_previous.as_ref()),
         error_rate_p_vs_reference: z(Some(&profile.ops)),
+        performance: None,
+        changes: Vec::new(),
     };
     let last = LastWindow {
         score_sorted,

@@ -94,6 +94,8 @@ pub fn ops_stats(acc: &Acc) -> OpsStats {
         latency_p95: q(0.95),
         latency_p99: q(0.99),
         score_mean: acc.score.mean(),
+        estimated_accuracy: (acc.confidence_n > 0)
+            .then(|| acc.confidence_sum / acc.confidence_n as f64),
     }
 }
 

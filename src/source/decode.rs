@@ -598,6 +598,7 @@ fn prediction<'a>(v: Option<Json<'a>>) -> Result<Prediction<'a>, Rejection> {
                 }
                 if let Some((i, x)) = best {
                     p.score.get_or_insert(x);
+                    p.confidence = Some(x);
                     if p.label.is_none() {
                         p.label = Some(Cow::Owned(i.to_string()));
                     }
@@ -611,6 +612,13 @@ fn prediction<'a>(v: Option<Json<'a>>) -> Result<Prediction<'a>, Rejection> {
                 &other,
             ))
         }
+    }
+    if p.confidence.is_none() {
+        // A score in [0, 1] without probs is read as a binary probability.
+        p.confidence = p
+            .score
+            .filter(|s| (0.0..=1.0).contains(s))
+            .map(|s| s.max(1.0 - s));
     }
     Ok(p)
 }

@@ -422,12 +422,15 @@ mod tests {
                 latency_p95: Some(20.0),
                 latency_p99: Some(30.0),
                 score_mean: Some(0.2),
+                estimated_accuracy: Some(0.9),
             },
             ops_reference: None,
             ops_previous: None,
             previous_version: Some("v1".into()),
             error_rate_p_vs_previous: None,
             error_rate_p_vs_reference: None,
+            performance: None,
+            changes: Vec::new(),
         };
         let alert = AlertEvent {
             rule: "r".into(),
