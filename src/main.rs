@@ -284,7 +284,10 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let s = &r.vigil;
             println!();
             println!("vigil demo summary");
-            println!("  records sent by serving:   {}", r.sent);
+            println!(
+                "  predictions logged:        {} (and their labels, 5 s later)",
+                r.sent
+            );
             println!(
                 "  records processed:         {} ({} rejected)",
                 s.records, s.rejected

@@ -30,6 +30,8 @@ pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 const RATE: u64 = 400;
 /// Records of v1 before v2 is rolled out.
 const V1_RECORDS: u64 = 5000;
+/// Event-time delay of a label after its prediction (ms).
+const LABEL_DELAY_MS: i64 = 5_000;
 
 /// Options of `vigil demo`.
 #[derive(Debug, Clone)]
@@ -62,6 +64,7 @@ pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<
     let brokers = cluster.bootstrap_servers();
     for topic in [
         "inference",
+        "feedback",
         "vigil.alerts",
         "serving.control",
         "vigil.dead-letter",
@@ -133,6 +136,7 @@ async fn produce(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut sent = 0u64;
     let mut line = String::with_capacity(512);
+    let mut labels: std::collections::VecDeque<(i64, String)> = Default::default();
     let bad = Behaviour {
         feature_shift: 1.0,
         drifted_features: 2,
@@ -159,12 +163,28 @@ async fn produce(
                 Behaviour::HEALTHY
             };
             line.clear();
-            sim.record(&mut line, start + (sent * 1000 / RATE) as i64, &version, &b);
+            let ts = start + (sent * 1000 / RATE) as i64;
+            sim.record(&mut line, ts, &version, &b);
             let rec = FutureRecord::to("inference")
                 .key("fraud")
                 .payload(line.as_bytes());
             if let Err((e, _)) = producer.send_result(rec) {
                 tracing::warn!(error = %e, "demo producer");
+            }
+            // The ground truth arrives on the feedback topic a few seconds later.
+            let mut label = String::new();
+            if sim.last_label(&mut label, ts + LABEL_DELAY_MS) {
+                labels.push_back((ts + LABEL_DELAY_MS, label));
+            }
+            while labels.front().is_some_and(|(due, _)| *due <= ts) {
+                if let Some((_, l)) = labels.pop_front() {
+                    let rec = FutureRecord::to("feedback")
+                        .key("fraud")
+                        .payload(l.as_bytes());
+                    if let Err((e, _)) = producer.send_result(rec) {
+                        tracing::warn!(error = %e, "demo producer");
+                    }
+                }
             }
             sent += 1;
         }

@@ -63,6 +63,22 @@ pub mod names {
     /// See [`PROCESS_RESIDENT_MEMORY`].
     pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 
+    /// Gauge: realised performance of the latest label window, by `model`, `version`,
+    /// `metric` (`error`, `accuracy`, `precision`, `recall`, `f1`, `roc_auc`, `log_loss`,
+    /// `mae`, `rmse`, `mape`).
+    pub const PERFORMANCE: &str = "vigil_performance";
+    /// Gauge: expected accuracy from the predictions' confidences (no labels needed) of the
+    /// latest inference window, by `model`, `version`.
+    pub const ESTIMATED_ACCURACY: &str = "vigil_estimated_accuracy";
+    /// Gauge: estimated minus realised accuracy of the latest label window, by `model`,
+    /// `version`.
+    pub const ESTIMATE_ERROR: &str = "vigil_estimate_error";
+    /// Counter: labels joined to their predictions.
+    pub const LABELS_JOINED: &str = "vigil_labels_joined_total";
+    /// Counter: predictions and labels that left the join store unjoined, by `side`
+    /// (`prediction`, `label`) and `cause` (`expired`: past the TTL; `evicted`: the store
+    /// was full).
+    pub const LABELS_UNJOINED: &str = "vigil_labels_unjoined_total";
     /// Counter: notifications delivered, by `notifier` (its configured name).
     pub const NOTIFICATIONS_SENT: &str = "vigil_notifications_sent_total";
     /// Counter: notifications that failed for good (after retries), by `notifier`.
@@ -75,6 +91,11 @@ pub mod names {
         NOTIFICATIONS_SENT,
         NOTIFICATIONS_FAILED,
         NOTIFICATIONS_DROPPED,
+        PERFORMANCE,
+        ESTIMATED_ACCURACY,
+        ESTIMATE_ERROR,
+        LABELS_JOINED,
+        LABELS_UNJOINED,
         RECORDS,
         REJECTED,
         WINDOWS,
@@ -125,6 +146,11 @@ pub struct Metrics {
     drift_flag: Gauge<u64>,
     inference_records: Counter<u64>,
     snapshot_ts: Gauge<f64>,
+    performance: Gauge<f64>,
+    estimated_accuracy: Gauge<f64>,
+    estimate_error: Gauge<f64>,
+    labels_joined: Counter<u64>,
+    labels_unjoined: Counter<u64>,
 }
 
 /// Errors setting up telemetry.
@@ -216,9 +242,35 @@ impl Metrics {
                 names::SNAPSHOT_TIMESTAMP,
                 "Unix time of the latest state snapshot (seconds).",
             ),
+            performance: gauge(
+                names::PERFORMANCE,
+                "Realised performance of the latest label window.",
+            ),
+            estimated_accuracy: gauge(
+                names::ESTIMATED_ACCURACY,
+                "Expected accuracy from the predictions' confidences.",
+            ),
+            estimate_error: gauge(
+                names::ESTIMATE_ERROR,
+                "Estimated minus realised accuracy of the latest label window.",
+            ),
+            labels_joined: counter(names::LABELS_JOINED, "Labels joined to their predictions."),
+            labels_unjoined: counter(
+                names::LABELS_UNJOINED,
+                "Predictions and labels that left the join store unjoined.",
+            ),
             provider,
             registry,
         };
+        m.labels_joined.add(0, &[]);
+        for side in ["prediction", "label"] {
+            for cause in ["expired", "evicted"] {
+                m.labels_unjoined.add(
+                    0,
+                    &[KeyValue::new("side", side), KeyValue::new("cause", cause)],
+                );
+            }
+        }
         #[cfg(target_os = "linux")]
         {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
@@ -253,6 +305,24 @@ impl Metrics {
         for r in &fx.reports {
             self.report(r);
         }
+        let l = &fx.labels;
+        if l.joined > 0 {
+            self.labels_joined.add(l.joined, &[]);
+        }
+        let e = &l.expired;
+        for (side, cause, n) in [
+            ("prediction", "expired", e.predictions),
+            ("label", "expired", e.labels),
+            ("prediction", "evicted", e.evicted_predictions),
+            ("label", "evicted", e.evicted_labels),
+        ] {
+            if n > 0 {
+                self.labels_unjoined.add(
+                    n,
+                    &[KeyValue::new("side", side), KeyValue::new("cause", cause)],
+                );
+            }
+        }
         for a in &fx.alerts {
             self.alert(a);
         }
@@ -281,8 +351,28 @@ impl Metrics {
             KeyValue::new("model", r.model.clone()),
             KeyValue::new("version", r.version.clone()),
         ];
-        self.windows.add(1, &mv);
+        let mut mvk = mv.to_vec();
+        mvk.push(KeyValue::new("kind", r.kind.as_str()));
+        self.windows.add(1, &mvk);
+        if let Some(p) = &r.performance {
+            for metric in crate::alert::rule::PerfMetric::ALL {
+                if let Some(v) = metric.of(&p.current) {
+                    let mut l = mv.to_vec();
+                    l.push(KeyValue::new("metric", metric.as_str()));
+                    self.performance.record(v, &l);
+                }
+            }
+            if let Some(e) = p.estimate_error {
+                self.estimate_error.record(e, &mv);
+            }
+        }
+        if r.kind != crate::record::WindowKind::Inference {
+            return;
+        }
         self.inference_records.add(r.ops.records, &mv);
+        if let Some(a) = r.ops.estimated_accuracy {
+            self.estimated_accuracy.record(a, &mv);
+        }
         let rows = r
             .features
             .iter()
@@ -459,9 +549,28 @@ mod tests {
             issued_at: "t".into(),
             dry_run: true,
         };
+        let perf = crate::record::Performance {
+            labelled: 500,
+            error: Some(0.2),
+            accuracy: Some(0.8),
+            ..Default::default()
+        };
+        let labels = WindowReport {
+            kind: crate::record::WindowKind::Labels,
+            model: "fraud".into(),
+            version: "v2".into(),
+            performance: Some(crate::record::PerformanceSection {
+                task: "binary".into(),
+                current: perf,
+                estimated_accuracy: Some(0.82),
+                estimate_error: Some(0.02),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         Effects {
             accepted: Some(crate::record::RecordKind::Inference),
-            reports: vec![report],
+            reports: vec![report, labels],
             alerts: vec![alert],
             decisions: vec![
                 Decision::Issue(cmd),
