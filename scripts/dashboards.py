@@ -136,6 +136,13 @@ def model():
     b.panel("timeseries", "Latency quantiles", [(f'vigil_latency_milliseconds{{{sel}}}', "{{version}} p{{quantile}}")], w=12, unit="ms")
     b.panel("timeseries", "Inference records per second by version", [('sum by (version) (rate(vigil_inference_records_total{model="$model"}[5m]))', "{{version}}")], w=12, unit="reqps")
     b.panel("timeseries", "Alert state (1 pending, 2 firing)", [('vigil_alert_state{model="$model"}', "{{version}} {{rule}}")], w=12)
+    b.panel("timeseries", "Realised performance on labelled traffic", [(f'vigil_performance{{{sel}}}', "{{version}} {{metric}}")], w=12,
+            description="Label windows: labels joined to their predictions.")
+    b.panel("timeseries", "Accuracy: estimated from confidences vs realised", [
+        (f'vigil_estimated_accuracy{{{sel}}}', "{{version}} estimated"),
+        (f'vigil_performance{{{sel}, metric="accuracy"}}', "{{version}} realised"),
+    ], w=12, unit="percentunit", description="The estimate needs no labels: it moves before the labels arrive.")
+    b.panel("timeseries", "Estimate error (estimated - realised accuracy)", [(f'vigil_estimate_error{{{sel}}}', "{{version}}")], w=12, unit="percentunit")
     b.annotation("vigil alerts", 'changes(vigil_alert_state{model="$model"}[2m]) > 0',
                  "{{rule}} {{version}}", "alert state changed")
     return b
@@ -157,6 +164,8 @@ def itself():
     b.panel("stat", "Build", [("vigil_build_info", "{{version}}")], w=6, options={"textMode": "name"})
     b.panel("timeseries", "Resident memory", [('process_resident_memory_bytes{job="vigil"}', "{{instance}}")], w=12, unit="bytes")
     b.panel("timeseries", "CPU", [('rate(process_cpu_seconds_total{job="vigil"}[5m])', "{{instance}}")], w=12, unit="percentunit")
+    b.panel("timeseries", "Labels joined per second", [("sum(rate(vigil_labels_joined_total[5m]))", "joined")], w=12, unit="reqps")
+    b.panel("timeseries", "Unjoined predictions and labels", [("sum by (side, cause) (rate(vigil_labels_unjoined_total[5m]))", "{{side}} {{cause}}")], w=12, unit="reqps")
     b.panel("timeseries", "Rollbacks held back, by guardrail", [("sum by (model, reason) (increase(vigil_rollback_suppressed_total[1h]))", "{{model}} {{reason}}")], w=12)
     b.panel("timeseries", "Alert transitions", [("sum by (state) (increase(vigil_alert_transitions_total[1h]))", "{{state}}")], w=12)
     return b
