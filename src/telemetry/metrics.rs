@@ -4,6 +4,7 @@
 //! feature names (capped per model), rule names (from config), closed enums (reason, test,
 //! state). Never request ids, raw error text or offsets.
 
+use crate::act::deliver::{DeliveryObserver, Outcome};
 use crate::act::policy::Decision;
 use crate::alert::state::AlertEvent;
 use crate::pipeline::Effects;
@@ -49,6 +50,14 @@ pub mod names {
     pub const REFERENCE_READY: &str = "vigil_reference_ready";
     /// Gauge: 1, with the build's `version`.
     pub const BUILD_INFO: &str = "vigil_build_info";
+    /// Counter: notifications delivered, by `notifier` (the configured name).
+    pub const NOTIFICATIONS_SENT: &str = "vigil_notifications_sent_total";
+    /// Counter: notifications that failed permanently or ran out of retries, by `notifier`.
+    pub const NOTIFICATIONS_FAILED: &str = "vigil_notifications_failed_total";
+    /// Counter: notifications dropped on a full queue, by `notifier`.
+    pub const NOTIFICATIONS_DROPPED: &str = "vigil_notifications_dropped_total";
+    /// Counter: notification retry attempts, by `notifier`.
+    pub const NOTIFICATIONS_RETRIED: &str = "vigil_notifications_retried_total";
 }
 
 /// The instruments.
@@ -71,6 +80,10 @@ pub struct Metrics {
     suppressed: Counter<u64>,
     lag: Gauge<i64>,
     reference_ready: Gauge<u64>,
+    notifications_sent: Counter<u64>,
+    notifications_failed: Counter<u64>,
+    notifications_dropped: Counter<u64>,
+    notifications_retried: Counter<u64>,
 }
 
 /// Errors setting up telemetry.
@@ -150,6 +163,19 @@ impl Metrics {
                 .u64_gauge(names::REFERENCE_READY)
                 .with_description("1 once the model's reference profile is complete.")
                 .build(),
+            notifications_sent: counter(names::NOTIFICATIONS_SENT, "Notifications delivered."),
+            notifications_failed: counter(
+                names::NOTIFICATIONS_FAILED,
+                "Notifications that failed permanently or ran out of retries.",
+            ),
+            notifications_dropped: counter(
+                names::NOTIFICATIONS_DROPPED,
+                "Notifications dropped because the notifier's queue was full.",
+            ),
+            notifications_retried: counter(
+                names::NOTIFICATIONS_RETRIED,
+                "Notification retry attempts after transient failures.",
+            ),
             provider,
             registry,
         };
@@ -285,6 +311,17 @@ impl Metrics {
         );
     }
 
+    /// Counts `n` notifications of `notifier` (a configured name) with `outcome`.
+    pub fn notifications(&self, notifier: &str, outcome: Outcome, n: u64) {
+        let c = match outcome {
+            Outcome::Sent => &self.notifications_sent,
+            Outcome::Failed => &self.notifications_failed,
+            Outcome::Dropped => &self.notifications_dropped,
+            Outcome::Retried => &self.notifications_retried,
+        };
+        c.add(n, &[KeyValue::new("notifier", notifier.to_string())]);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -298,5 +335,17 @@ impl Metrics {
     /// Flushes and stops the meter provider.
     pub fn shutdown(&self) {
         let _ = self.provider.shutdown();
+    }
+}
+
+impl DeliveryObserver for Metrics {
+    fn record(&self, notifier: &str, outcome: Outcome, count: u64) {
+        self.notifications(notifier, outcome, count);
+    }
+}
+
+impl DeliveryObserver for super::Shared {
+    fn record(&self, notifier: &str, outcome: Outcome, count: u64) {
+        self.metrics.notifications(notifier, outcome, count);
     }
 }
