@@ -5,10 +5,13 @@
 //! both on the queue-and-retry machinery of [`deliver`]). Sinks are where side effects
 //! live; they never feed back into detection.
 
+pub mod alertmanager;
 pub mod deliver;
 pub mod kafka;
 pub mod policy;
 pub mod sink;
+#[cfg(test)]
+mod test_server;
 
 use crate::record::Rejection;
 use serde::Serialize;
