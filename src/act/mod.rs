@@ -8,10 +8,12 @@
 pub mod alertmanager;
 pub mod deliver;
 pub mod kafka;
+pub mod notify;
 pub mod policy;
 pub mod sink;
 #[cfg(test)]
 mod test_server;
+pub mod webhook;
 
 use crate::record::Rejection;
 use serde::Serialize;
