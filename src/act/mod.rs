@@ -1,11 +1,19 @@
 //! Acting on verdicts: the rollback decision ([`policy`], pure) and the sinks that carry
 //! alerts, rollback commands, window scores and dead letters out of vigil ([`sink`] for
-//! JSON lines on stdout or files, [`kafka`] for topics). Sinks are where side effects live;
-//! they never feed back into detection.
+//! JSON lines on stdout or files, [`kafka`] for topics), and the notifiers that deliver
+//! alerts and commands over HTTP ([`notify`] in front of [`alertmanager`] and [`webhook`],
+//! both on the queue-and-retry machinery of [`deliver`]). Sinks are where side effects
+//! live; they never feed back into detection.
 
+pub mod alertmanager;
+pub mod deliver;
 pub mod kafka;
+pub mod notify;
 pub mod policy;
 pub mod sink;
+#[cfg(test)]
+mod test_server;
+pub mod webhook;
 
 use crate::record::Rejection;
 use serde::Serialize;

@@ -4,6 +4,7 @@
 //! feature names (capped per model), rule names (from config), closed enums (reason, test,
 //! state). Never request ids, raw error text or offsets.
 
+use crate::act::deliver::{DeliveryObserver, Outcome};
 use crate::act::policy::Decision;
 use crate::alert::state::AlertEvent;
 use crate::pipeline::Effects;
@@ -85,12 +86,15 @@ pub mod names {
     pub const NOTIFICATIONS_FAILED: &str = "vigil_notifications_failed_total";
     /// Counter: notifications dropped because the notifier's queue was full, by `notifier`.
     pub const NOTIFICATIONS_DROPPED: &str = "vigil_notifications_dropped_total";
+    /// Counter: notification retry attempts, by `notifier`.
+    pub const NOTIFICATIONS_RETRIED: &str = "vigil_notifications_retried_total";
 
     /// Every name above: dashboards may query only these (tests/dashboards.rs).
     pub const ALL: &[&str] = &[
         NOTIFICATIONS_SENT,
         NOTIFICATIONS_FAILED,
         NOTIFICATIONS_DROPPED,
+        NOTIFICATIONS_RETRIED,
         PERFORMANCE,
         ESTIMATED_ACCURACY,
         ESTIMATE_ERROR,
@@ -151,6 +155,10 @@ pub struct Metrics {
     estimate_error: Gauge<f64>,
     labels_joined: Counter<u64>,
     labels_unjoined: Counter<u64>,
+    notifications_sent: Counter<u64>,
+    notifications_failed: Counter<u64>,
+    notifications_dropped: Counter<u64>,
+    notifications_retried: Counter<u64>,
 }
 
 /// Errors setting up telemetry.
@@ -258,6 +266,19 @@ impl Metrics {
             labels_unjoined: counter(
                 names::LABELS_UNJOINED,
                 "Predictions and labels that left the join store unjoined.",
+            ),
+            notifications_sent: counter(names::NOTIFICATIONS_SENT, "Notifications delivered."),
+            notifications_failed: counter(
+                names::NOTIFICATIONS_FAILED,
+                "Notifications that failed permanently or ran out of retries.",
+            ),
+            notifications_dropped: counter(
+                names::NOTIFICATIONS_DROPPED,
+                "Notifications dropped because the notifier's queue was full.",
+            ),
+            notifications_retried: counter(
+                names::NOTIFICATIONS_RETRIED,
+                "Notification retry attempts after transient failures.",
             ),
             provider,
             registry,
@@ -456,6 +477,17 @@ impl Metrics {
         );
     }
 
+    /// Counts `n` notifications of `notifier` (a configured name) with `outcome`.
+    pub fn notifications(&self, notifier: &str, outcome: Outcome, n: u64) {
+        let c = match outcome {
+            Outcome::Sent => &self.notifications_sent,
+            Outcome::Failed => &self.notifications_failed,
+            Outcome::Dropped => &self.notifications_dropped,
+            Outcome::Retried => &self.notifications_retried,
+        };
+        c.add(n, &[KeyValue::new("notifier", notifier.to_string())]);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -469,6 +501,18 @@ impl Metrics {
     /// Flushes and stops the meter provider.
     pub fn shutdown(&self) {
         let _ = self.provider.shutdown();
+    }
+}
+
+impl DeliveryObserver for Metrics {
+    fn record(&self, notifier: &str, outcome: Outcome, count: u64) {
+        self.notifications(notifier, outcome, count);
+    }
+}
+
+impl DeliveryObserver for super::Shared {
+    fn record(&self, notifier: &str, outcome: Outcome, count: u64) {
+        self.metrics.notifications(notifier, outcome, count);
     }
 }
 
