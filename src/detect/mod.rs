@@ -1,11 +1,14 @@
 //! Detectors: pure functions from accumulated records to statistics. No I/O, no clock, no
 //! globals; randomness only from seeded generators. One file per concern:
-//! `stats` (the tests themselves, checked against scipy), `series` and `accumulate`
-//! (bounded per-series state), `profile` (the reference), `compare` (closing a window).
+//! `stats` (the two-sample tests, checked against scipy), `series` and `accumulate`
+//! (bounded per-series state), `profile` (the reference), `compare` (closing a window),
+//! `online` (per-event change detectors, checked against River), `join` and `perf` (labels
+//! joined to predictions and the performance they show, checked against scikit-learn).
 
 pub mod accumulate;
 pub mod compare;
 pub mod join;
+pub mod online;
 pub mod perf;
 pub mod profile;
 pub mod series;
