@@ -9,13 +9,15 @@
 //! (model, version) one label window (counters plus a capped AUC sample, see
 //! [`crate::detect::perf`]); versions per model capped by `limits.max_versions_per_model`.
 
-use crate::config::{Config, LabelSettings, WindowSpec};
+use crate::config::{Config, LabelSettings, LabelStream, WindowSpec};
 use crate::detect::join::{ExpiredCounts, JoinStore, Joined, LabelValue, PredictionSummary};
+use crate::detect::online::ChangeDetector;
 use crate::detect::perf::{Outcome, PerfConfig, PerfWindow, PerformanceReport, Task};
 use crate::detect::series::stable_hash;
 use crate::detect::stats::two_proportion_z_greater;
 use crate::record::{
-    InferenceRecord, LabelRecord, Performance, PerformanceSection, Ts, WindowKind, WindowReport,
+    ChangeReport, InferenceRecord, LabelRecord, Performance, PerformanceSection, Ts, WindowKind,
+    WindowReport,
 };
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -89,7 +91,15 @@ pub struct VersionLabels {
     pub last: Option<Performance>,
     /// Event time of the latest label (for eviction).
     pub last_seen: Ts,
+    /// The online change detector on the per-request error or loss.
+    pub detector: Option<ChangeDetector>,
+    /// Change points found during the window in progress (at most [`MAX_CHANGES`]).
+    pub changes: Vec<ChangeReport>,
 }
+
+/// Change points kept per window: a detector resets after each, so even a wildly
+/// unstable stream yields a handful per window; more are counted out of the report.
+pub const MAX_CHANGES: usize = 16;
 
 /// Label state of one model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,6 +316,8 @@ impl LabelRouter {
                     window_start: None,
                     last: None,
                     last_seen: ts,
+                    detector: settings.change_detector.as_ref().map(ChangeDetector::new),
+                    changes: Vec::new(),
                 },
             );
         }
@@ -344,6 +356,7 @@ impl LabelRouter {
                     }),
                     estimate_error: None,
                 }),
+                changes: std::mem::take(&mut v.changes),
                 ..Default::default()
             };
             let mut report = report;
@@ -376,10 +389,31 @@ impl LabelRouter {
             }
         }
         add(&mut v.window, &outcome, confidence, ts);
-        if let WindowSpec::Records(n) = settings.window {
-            if v.window.perf.labelled() >= n.get() {
-                close(v, out);
+        let x = match settings.change_stream {
+            LabelStream::Error => Some(outcome.error()),
+            LabelStream::Loss => outcome.loss(),
+        };
+        let mut changed = false;
+        if let (Some(d), Some(x)) = (v.detector.as_mut(), x) {
+            if let Some(cp) = d.update(x, ts) {
+                changed = true;
+                if v.changes.len() < MAX_CHANGES {
+                    v.changes.push(ChangeReport {
+                        stream: settings.change_stream.as_str().to_string(),
+                        detector: d.kind().to_string(),
+                        ts: cp.ts,
+                        index: cp.index,
+                        mean_before: cp.mean_before,
+                        mean_after: cp.mean_after,
+                    });
+                }
             }
+        }
+        // A change point closes the window at once, so that the alert comes with the
+        // detection rather than a window later.
+        let full = matches!(settings.window, WindowSpec::Records(n) if v.window.perf.labelled() >= n.get());
+        if changed || full {
+            close(v, out);
         }
     }
 }

@@ -293,10 +293,34 @@ impl Pipeline {
                 WindowKind::Inference => cfg.min_window_records,
                 WindowKind::Labels => cfg.labels.min_window_labels,
             };
-            if report.ops.records < min {
+            // A window cut short by a change point is evaluated for change-point rules only:
+            // the alert comes when the detector fires, not a window later, while the
+            // window's other statistics are too thin to judge.
+            let full = report.ops.records >= min;
+            if !full && report.changes.is_empty() {
                 continue;
             }
-            let events = self.state.alerts.on_window(&self.config.rules, report);
+            let events = if full {
+                self.state.alerts.on_window(&self.config.rules, report)
+            } else {
+                let rules: Vec<_> = self
+                    .config
+                    .rules
+                    .iter()
+                    .filter(|r| {
+                        matches!(
+                            r.condition,
+                            crate::alert::rule::Condition::ChangePoint { .. }
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                self.state.alerts.on_window(&rules, report)
+            };
+            if !full {
+                out.alerts.extend(events);
+                continue;
+            }
             let policy = &self.config.model(&report.model).rollback;
             let decisions = self.state.rollback.on_window(
                 policy,

@@ -3,12 +3,16 @@
 //! before which. Emits a [`WindowReport`] each time a window closes. Pure: event time comes
 //! from the records.
 
-use crate::config::{Config, ModelConfig, WindowSpec};
+use crate::config::{Config, InferenceStream, ModelConfig, WindowSpec};
 use crate::detect::accumulate::{Acc, AccCaps, FeatureIndex};
 use crate::detect::compare::{close_window, LastWindow, TestSettings, WindowId};
+use crate::detect::online::ChangeDetector;
 use crate::detect::profile::ReferenceProfile;
 use crate::detect::stats::KsMemo;
-use crate::record::{InferenceRecord, RejectReason, Rejection, Ts, WindowReport};
+use crate::labels::MAX_CHANGES;
+use crate::record::{
+    ChangeReport, FeatureValue, InferenceRecord, RejectReason, Rejection, Status, Ts, WindowReport,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,6 +37,12 @@ pub struct VersionState {
     /// [`RECENT_WINDOWS`]: later versions compare error rates with these pooled counts.
     #[serde(default)]
     pub recent_errors: Vec<(u64, u64)>,
+    /// The model's online detectors on inference streams, in config order.
+    #[serde(default)]
+    pub online: Vec<ChangeDetector>,
+    /// Change points found during the current window (at most [`MAX_CHANGES`]).
+    #[serde(default)]
+    pub changes: Vec<ChangeReport>,
 }
 
 /// Tested windows whose error counts are pooled for comparisons with the next version.
@@ -131,6 +141,12 @@ impl Router {
         for (name, v) in m.versions.iter_mut() {
             v.acc = Acc::new(&[model, name], caps(cfg, config, false), bins);
             v.window_start = None;
+            v.online = cfg
+                .online
+                .iter()
+                .map(|s| ChangeDetector::new(&s.detector))
+                .collect();
+            v.changes.clear();
         }
     }
 
@@ -262,6 +278,12 @@ impl Router {
                     last_seen: rec.ts,
                     last_window: None,
                     recent_errors: Vec::new(),
+                    online: cfg
+                        .online
+                        .iter()
+                        .map(|s| ChangeDetector::new(&s.detector))
+                        .collect(),
+                    changes: Vec::new(),
                 },
             );
         }
@@ -355,23 +377,50 @@ impl Router {
             |slot| profile.bins(slot),
             profile.score_bins(),
         );
-        if let WindowSpec::Records(n) = cfg.window {
-            if state.acc.records >= n.get() {
-                let prev = previous_window(&model.versions, rec.version.as_ref());
-                let state = model
-                    .versions
-                    .get_mut(rec.version.as_ref())
-                    .expect("present");
-                out.reports.push(close(
-                    &rec.model,
-                    rec.version.as_ref(),
-                    state,
-                    profile,
-                    prev,
-                    cfg,
-                    &mut self.ks,
-                ));
+        let mut changed = false;
+        for (spec, d) in cfg.online.iter().zip(state.online.iter_mut()) {
+            let x = match &spec.stream {
+                InferenceStream::Score => rec.prediction.score,
+                InferenceStream::Latency => rec.latency_ms,
+                InferenceStream::Error => {
+                    rec.status.map(|s| f64::from(u8::from(s == Status::Error)))
+                }
+                InferenceStream::Feature(f) => rec.features.iter().find_map(|(n, v)| match v {
+                    FeatureValue::Num(x) if n == f => Some(*x),
+                    _ => None,
+                }),
+            };
+            if let Some(cp) = x.and_then(|x| d.update(x, rec.ts)) {
+                changed = true;
+                if state.changes.len() < MAX_CHANGES {
+                    state.changes.push(ChangeReport {
+                        stream: spec.stream.name(),
+                        detector: d.kind().to_string(),
+                        ts: cp.ts,
+                        index: cp.index,
+                        mean_before: cp.mean_before,
+                        mean_after: cp.mean_after,
+                    });
+                }
             }
+        }
+        // A change point closes the window at once (the alert comes with the detection).
+        let full = matches!(cfg.window, WindowSpec::Records(n) if state.acc.records >= n.get());
+        if changed || full {
+            let prev = previous_window(&model.versions, rec.version.as_ref());
+            let state = model
+                .versions
+                .get_mut(rec.version.as_ref())
+                .expect("present");
+            out.reports.push(close(
+                &rec.model,
+                rec.version.as_ref(),
+                state,
+                profile,
+                prev,
+                cfg,
+                &mut self.ks,
+            ));
         }
         Ok(())
     }
@@ -411,6 +460,8 @@ fn close(
         },
         ks,
     );
+    let mut report = report;
+    report.changes = std::mem::take(&mut state.changes);
     if state.acc.records >= cfg.min_window_records {
         let mut last = last;
         if state.recent_errors.len() == RECENT_WINDOWS {

@@ -343,6 +343,28 @@ fn concept_drift_that_only_labels_reveal_raises_an_alert() {
         "{:?}",
         r.alerts
     );
+    // The online detector on the label-joined error fires first: within 200 labels of the
+    // first label of drifted traffic (the change at record 8,000 plus the 30 s label delay).
+    let concept = r
+        .alerts
+        .iter()
+        .find(|a| a["state"] == "firing" && a["rule"] == "concept_drift")
+        .expect("concept_drift fires");
+    let at = |a: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(a["at"].as_str().expect("at"))
+            .expect("rfc3339")
+            .timestamp_millis()
+    };
+    let labels_change = START + 8_000 * 100 + 30_000;
+    assert!(
+        at(concept) > labels_change && at(concept) < labels_change + 200 * 100,
+        "{concept}"
+    );
+    let change = &concept["details"]["changes"][0];
+    assert!(
+        change["mean_after"].as_f64() > change["mean_before"].as_f64(),
+        "{change}"
+    );
     assert!(
         !fired.contains(&"input_drift"),
         "inputs did not change: {fired:?}"

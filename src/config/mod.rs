@@ -8,6 +8,7 @@ mod validate;
 use crate::act::policy::RollbackPolicy;
 use crate::alert::rule::Rule;
 use crate::detect::join::JoinConfig;
+use crate::detect::online::ChangeDetectorConfig;
 use crate::detect::perf::{PerfConfig, Task};
 use crate::detect::stats::Correction;
 use crate::record::RecordKind;
@@ -57,6 +58,65 @@ pub struct LabelSettings {
     pub reference_labels: u64,
     /// Label windows with fewer labels report but are not compared with (default 100).
     pub min_window_labels: u64,
+    /// The online change detector on the per-labelled-request error (0/1, or the absolute
+    /// error of a regressor): default ADWIN (delta 0.002). `None` turns it off.
+    pub change_detector: Option<ChangeDetectorConfig>,
+    /// Which per-request stream it watches: `label_error` (default) or `label_loss`.
+    pub change_stream: LabelStream,
+}
+
+/// The per-labelled-request stream a label change detector watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelStream {
+    /// 0/1 error (classifiers) or absolute error (regressors).
+    Error,
+    /// Log loss (classifiers) or squared error (regressors).
+    Loss,
+}
+
+impl LabelStream {
+    /// The stream name in change reports and rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelStream::Error => "label_error",
+            LabelStream::Loss => "label_loss",
+        }
+    }
+}
+
+/// An inference stream an online change detector watches, per (model, version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InferenceStream {
+    /// The numeric prediction.
+    Score,
+    /// Latency in ms.
+    Latency,
+    /// The per-request error indicator from `status` (0/1).
+    Error,
+    /// A numeric feature.
+    Feature(String),
+}
+
+impl InferenceStream {
+    /// The stream name in change reports and rules.
+    pub fn name(&self) -> String {
+        match self {
+            InferenceStream::Score => "score".into(),
+            InferenceStream::Latency => "latency".into(),
+            InferenceStream::Error => "error".into(),
+            InferenceStream::Feature(f) => format!("feature:{f}"),
+        }
+    }
+}
+
+/// One online detector on an inference stream (`[[models.X.detectors]]` with an online
+/// kind).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineSpec {
+    /// The stream.
+    pub stream: InferenceStream,
+    /// The detector and its parameters.
+    pub detector: ChangeDetectorConfig,
 }
 
 impl Default for LabelSettings {
@@ -68,6 +128,8 @@ impl Default for LabelSettings {
             window: WindowSpec::Records(NonZeroU64::new(500).expect("500 is non-zero")),
             reference_labels: 500,
             min_window_labels: 100,
+            change_detector: Some(ChangeDetectorConfig::Adwin(Default::default())),
+            change_stream: LabelStream::Error,
         }
     }
 }
@@ -160,6 +222,8 @@ pub struct ModelConfig {
     pub rollback: RollbackPolicy,
     /// Labels: join and performance.
     pub labels: LabelSettings,
+    /// Online change detectors on inference streams (none by default).
+    pub online: Vec<OnlineSpec>,
 }
 
 impl ModelConfig {
@@ -180,6 +244,7 @@ impl ModelConfig {
             || self.window_sample_size != other.window_sample_size
             || self.min_window_records != other.min_window_records
             || self.correction != other.correction
+            || self.online != other.online
     }
 }
 
@@ -197,6 +262,7 @@ impl Default for ModelConfig {
             exclude_features: Vec::new(),
             rollback: RollbackPolicy::default(),
             labels: LabelSettings::default(),
+            online: Vec::new(),
         }
     }
 }

@@ -57,6 +57,10 @@ pub struct RawLabels {
     pub reference_labels: Option<u64>,
     /// Smallest label window compared with.
     pub min_window_labels: Option<u64>,
+    /// The change detector on the label stream: a table with a `kind`, or `"none"`.
+    pub change_detector: Option<toml::Value>,
+    /// `label_error` or `label_loss`.
+    pub change_stream: Option<String>,
 }
 
 /// `[kafka]`.
@@ -151,6 +155,9 @@ pub struct RawModel {
     pub rollback: Option<RawRollback>,
     /// Labels.
     pub labels: Option<RawLabels>,
+    /// `[[models.X.detectors]]`: extra detectors, each a table with a `kind`; validated by
+    /// hand so that every error carries its path.
+    pub detectors: Option<Vec<toml::Table>>,
 }
 
 /// `rollback` table of a model.

@@ -2,12 +2,16 @@
 //! (`models.fraud.window: ...`) and reported together; nothing here does I/O.
 
 use super::raw::{RawCondition, RawConfig, RawLabels, RawModel, RawRollback, RawRule};
-use super::{Config, KafkaConfig, LabelSettings, Limits, ModelConfig, WindowSpec};
+use super::{
+    Config, InferenceStream, KafkaConfig, LabelSettings, LabelStream, Limits, ModelConfig,
+    OnlineSpec, WindowSpec,
+};
 use crate::act::policy::RollbackPolicy;
 use crate::alert::rule::{
     default_rules, Baseline, Condition, Direction, Hold, OpsSignal, PerfMetric, Rule, Severity,
 };
 use crate::detect::join::JoinConfig;
+use crate::detect::online::ChangeDetectorConfig;
 use crate::detect::perf::{ScoreMeaning, Task};
 use crate::detect::stats::Correction;
 use crate::record::RecordKind;
@@ -358,6 +362,9 @@ fn model(errs: &mut Errors, path: &str, base: &ModelConfig, m: &RawModel) -> Mod
     if let Some(l) = &m.labels {
         out.labels = labels(errs, &format!("{path}.labels"), &base.labels, l);
     }
+    if let Some(d) = &m.detectors {
+        out.online = detectors(errs, &format!("{path}.detectors"), d);
+    }
     out
 }
 
@@ -433,7 +440,111 @@ fn labels(errs: &mut Errors, path: &str, base: &LabelSettings, l: &RawLabels) ->
     if let Some(v) = l.min_window_labels {
         s.min_window_labels = v;
     }
+    match &l.change_detector {
+        None => {}
+        Some(toml::Value::String(n)) if n == "none" => s.change_detector = None,
+        Some(toml::Value::Table(t)) => {
+            s.change_detector = online(errs, &format!("{path}.change_detector"), t.clone())
+        }
+        Some(_) => errs.push(
+            format!("{path}.change_detector"),
+            "must be a table with a kind (e.g. { kind = \"adwin\" }) or \"none\"",
+        ),
+    }
+    if let Some(st) = &l.change_stream {
+        s.change_stream = match st.as_str() {
+            "label_error" => LabelStream::Error,
+            "label_loss" => LabelStream::Loss,
+            _ => {
+                errs.push(
+                    format!("{path}.change_stream"),
+                    format!("unknown {st:?}; expected label_error or label_loss"),
+                );
+                s.change_stream
+            }
+        };
+    }
     s
+}
+
+/// The online detector kinds.
+const ONLINE_KINDS: [&str; 5] = ["adwin", "page_hinkley", "cusum", "ddm", "eddm"];
+
+/// Parses and validates one online detector table (`kind` plus its parameters).
+fn online(errs: &mut Errors, path: &str, table: toml::Table) -> Option<ChangeDetectorConfig> {
+    let cfg: ChangeDetectorConfig = match toml::Value::Table(table).try_into() {
+        Ok(c) => c,
+        Err(e) => {
+            errs.push(path, e.to_string().trim().replace('\n', " "));
+            return None;
+        }
+    };
+    match cfg.validate() {
+        Ok(()) => Some(cfg),
+        Err(list) => {
+            for e in list {
+                errs.push(format!("{path}.{}", e.field()), e);
+            }
+            None
+        }
+    }
+}
+
+fn detectors(errs: &mut Errors, path: &str, list: &[toml::Table]) -> Vec<OnlineSpec> {
+    let mut out = Vec::new();
+    for (i, t) in list.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let kind = t.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        if !ONLINE_KINDS.contains(&kind) {
+            errs.push(
+                format!("{p}.kind"),
+                format!(
+                    "unknown detector {kind:?}; expected one of {}",
+                    ONLINE_KINDS.join(", ")
+                ),
+            );
+            continue;
+        }
+        let mut t = t.clone();
+        let stream = match t.remove("stream") {
+            Some(toml::Value::String(s)) => match s.as_str() {
+                "score" => Some(InferenceStream::Score),
+                "latency" => Some(InferenceStream::Latency),
+                "error" => Some(InferenceStream::Error),
+                f if f.strip_prefix("feature:").is_some_and(|n| !n.is_empty()) => {
+                    Some(InferenceStream::Feature(f["feature:".len()..].to_string()))
+                }
+                other => {
+                    errs.push(
+                        format!("{p}.stream"),
+                        format!(
+                            "unknown {other:?}; expected score, latency, error or feature:NAME"
+                        ),
+                    );
+                    None
+                }
+            },
+            Some(_) => {
+                errs.push(format!("{p}.stream"), "must be a string");
+                None
+            }
+            None => {
+                errs.push(format!("{p}.stream"), "is required");
+                None
+            }
+        };
+        if matches!(kind, "ddm" | "eddm") && !matches!(stream, None | Some(InferenceStream::Error))
+        {
+            errs.push(
+                format!("{p}.stream"),
+                format!("{kind} watches a 0/1 error indicator: use stream = \"error\""),
+            );
+        }
+        if let (Some(stream), Some(detector)) = (stream, online(errs, &p, t)) {
+            out.push(OnlineSpec { stream, detector });
+        }
+    }
+    out
 }
 
 fn rollback(

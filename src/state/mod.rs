@@ -97,10 +97,11 @@ impl StateDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(&path)(e)),
         };
-        let snap: Snapshot = ciborium::from_reader(bytes.as_slice()).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
+        let snap: Snapshot =
+            ciborium::from_reader(bytes.as_slice()).map_err(|e| StateError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
         if snap.format != SNAPSHOT_FORMAT {
             return Err(StateError::Corrupt {
                 path,
@@ -280,7 +281,9 @@ mod tests {
         let mut got = outputs(&mut first, &lines[..cut]);
         let dir = tempfile::tempdir().expect("tempdir");
         let state = StateDir::open(dir.path()).expect("open");
-        state.write_snapshot(first.state(), &Offsets::new()).expect("write");
+        state
+            .write_snapshot(first.state(), &Offsets::new())
+            .expect("write");
         let snap = state.load_snapshot().expect("load").expect("present");
         let mut resumed = Pipeline::with_state(config, snap.pipeline, BTreeMap::new());
         got.extend(outputs(&mut resumed, &lines[cut..]));
