@@ -11,13 +11,21 @@ use std::io::Write;
 use vigil::demo::sim::{Behaviour, SimModel, Simulator};
 
 fn main() -> std::io::Result<()> {
-    let rows: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let rows: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5000);
     let mut sim = Simulator::new(SimModel::fraud(), 2024);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut line = String::new();
     for i in 0..rows {
         line.clear();
-        sim.record(&mut line, 1_767_225_600_000 + i as i64 * 1000, "train", &Behaviour::HEALTHY);
+        sim.record(
+            &mut line,
+            1_767_225_600_000 + i as i64 * 1000,
+            "train",
+            &Behaviour::HEALTHY,
+        );
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }

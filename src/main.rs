@@ -85,6 +85,9 @@ enum Cmd {
         /// Seconds to run; 0 runs until Ctrl-C.
         #[arg(long, default_value_t = 60)]
         duration: u64,
+        /// Also send the alerts to this Alertmanager (repeat for several).
+        #[arg(long, value_name = "URL")]
+        alertmanager: Vec<String>,
     },
 }
 
@@ -273,12 +276,17 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             eprintln!("vigil baseline: wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Demo { listen, duration } => {
+        Cmd::Demo {
+            listen,
+            duration,
+            alertmanager,
+        } => {
             let stop = CancellationToken::new();
             on_signal(stop.clone());
             let opts = vigil::demo::DemoOptions {
                 listen,
                 duration: (duration > 0).then(|| Duration::from_secs(duration)),
+                alertmanager,
             };
             let r = vigil::demo::demo(opts, stop).await?;
             let s = &r.vigil;

@@ -43,6 +43,13 @@ pub struct NotifiersConfig {
     pub webhooks: Vec<WebhookConfig>,
 }
 
+impl NotifiersConfig {
+    /// Whether no notifier is configured.
+    pub fn is_empty(&self) -> bool {
+        self.alertmanagers.is_empty() && self.webhooks.is_empty()
+    }
+}
+
 /// Errors starting the notifiers.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -84,6 +91,33 @@ impl Completion {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+}
+
+impl Completion {
+    /// Checks without waiting: `None` while a delivery is still under way, else the first
+    /// error (in notifier order) or Ok once every delivery finished.
+    pub fn poll(&mut self) -> Option<Result<(), DeliveryError>> {
+        let mut first = None;
+        let mut still = Vec::new();
+        for (name, mut rx) in std::mem::take(&mut self.pending) {
+            match rx.try_recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first.get_or_insert(e);
+                }
+                Err(oneshot::error::TryRecvError::Empty) => still.push((name, rx)),
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    first.get_or_insert(DeliveryError::Stopped { notifier: name });
+                }
+            }
+        }
+        self.pending = still;
+        match first {
+            Some(e) => Some(Err(e)),
+            None if self.pending.is_empty() => Some(Ok(())),
+            None => None,
+        }
     }
 }
 

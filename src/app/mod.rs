@@ -7,6 +7,7 @@ pub mod replay;
 pub mod run;
 
 use crate::act::kafka::KafkaSink;
+use crate::act::notify::{Completion, Notifiers};
 use crate::act::policy::{Decision, RollbackCommand};
 use crate::act::sink::{LineSink, SinkError};
 use crate::act::{DeadLetter, Origin};
@@ -114,10 +115,25 @@ pub struct Outputs {
     pub dead_letter: Option<LineSink>,
     /// Kafka producer and topics.
     pub kafka: Option<(KafkaSink, KafkaTopics)>,
-    /// Durable command log (deduplicates across restarts).
+    /// Durable command log (deduplicates across restarts; the outbox of deliveries).
     pub command_log: Option<CommandLog>,
+    /// Alertmanager and webhook notifiers.
+    pub notifiers: Option<Notifiers>,
+    /// Commands not yet acknowledged by every sink, oldest first.
+    pub pending: Vec<PendingCommand>,
     /// Running counts.
     pub summary: Summary,
+}
+
+/// A rollback command on its way out.
+pub struct PendingCommand {
+    /// The command.
+    pub cmd: RollbackCommand,
+    /// The Kafka record that caused it: offsets from there on are not committed until it
+    /// is delivered (`None` for a command re-sent from the log at start).
+    pub hold: Option<(String, i32, i64)>,
+    /// Webhook deliveries under way.
+    pub completion: Option<Completion>,
 }
 
 /// Shipping failed.
@@ -173,7 +189,7 @@ impl Outputs {
         }
         if let Some(r) = &fx.rejection {
             self.summary.rejected += 1;
-            let dl = DeadLetter::new(r, origin, payload);
+            let dl = DeadLetter::new(r, origin.clone(), payload);
             if let Some(s) = &mut self.dead_letter {
                 s.write(&dl)?;
             }
@@ -192,7 +208,17 @@ impl Outputs {
         self.alerts(&fx.alerts)?;
         for d in &fx.decisions {
             match d {
-                Decision::Issue(cmd) => self.command(cmd)?,
+                Decision::Issue(cmd) => {
+                    let hold = match &origin {
+                        Origin::Kafka {
+                            topic,
+                            partition,
+                            offset,
+                        } => Some((topic.to_string(), *partition, *offset)),
+                        Origin::File { .. } => None,
+                    };
+                    self.command(cmd, hold)?
+                }
                 Decision::Suppressed {
                     model,
                     version,
@@ -209,6 +235,9 @@ impl Outputs {
     /// Ships alert transitions (also those a reload caused).
     pub fn alerts(&mut self, alerts: &[AlertEvent]) -> Result<(), ShipError> {
         for a in alerts {
+            if let Some(n) = &self.notifiers {
+                n.alert(a);
+            }
             *self.summary.alerts.entry(a.state.to_string()).or_default() += 1;
             if let Some(s) = &mut self.alerts {
                 match self.display {
@@ -225,7 +254,84 @@ impl Outputs {
         Ok(())
     }
 
-    fn command(&mut self, cmd: &RollbackCommand) -> Result<(), ShipError> {
+    /// Sends a command to the Kafka commands topic and the commands webhooks, and tracks it
+    /// until every one has acknowledged it.
+    fn dispatch(
+        &mut self,
+        cmd: &RollbackCommand,
+        hold: Option<(String, i32, i64)>,
+    ) -> Result<(), ShipError> {
+        if let Some((k, t)) = &mut self.kafka {
+            if let Some(topic) = &t.commands {
+                k.send_json(topic, &cmd.model, cmd)?;
+            }
+        }
+        let completion = self.notifiers.as_ref().map(|n| n.command(cmd));
+        if self.kafka.is_none() && self.notifiers.is_none() {
+            // Replay: the line sink is the only destination, and it has the command.
+            if let Some(log) = &mut self.command_log {
+                log.mark_delivered(&cmd.idempotency_key)?;
+            }
+            return Ok(());
+        }
+        self.pending.push(PendingCommand {
+            cmd: cmd.clone(),
+            hold,
+            completion,
+        });
+        Ok(())
+    }
+
+    /// Sends again, at start, the commands the log holds as issued but not delivered.
+    pub fn resend_undelivered(&mut self) -> Result<usize, ShipError> {
+        let list = match &self.command_log {
+            Some(log) => log.undelivered(),
+            None => return Ok(0),
+        };
+        for cmd in &list {
+            tracing::warn!(key = %cmd.idempotency_key, model = %cmd.model, "re-sending a rollback command that was not acknowledged before the restart");
+            self.dispatch(cmd, None)?;
+        }
+        Ok(list.len())
+    }
+
+    /// After the Kafka deliveries of the batch are acknowledged: marks fully delivered
+    /// commands in the log, re-sends those a webhook gave up on, and returns, per
+    /// partition, the first offset that must not be committed yet.
+    pub fn settle(&mut self, kafka_ok: bool) -> Result<BTreeMap<(String, i32), i64>, ShipError> {
+        let mut holds: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut still = Vec::new();
+        for mut p in std::mem::take(&mut self.pending) {
+            let webhooks = match p.completion.as_mut().map(Completion::poll) {
+                None | Some(Some(Ok(()))) => Some(true),
+                Some(None) => None,
+                Some(Some(Err(e))) => {
+                    tracing::error!(key = %p.cmd.idempotency_key, error = %e, "rollback command not delivered; retrying");
+                    p.completion = self.notifiers.as_ref().map(|n| n.command(&p.cmd));
+                    None
+                }
+            };
+            if kafka_ok && webhooks == Some(true) {
+                if let Some(log) = &mut self.command_log {
+                    log.mark_delivered(&p.cmd.idempotency_key)?;
+                }
+                continue;
+            }
+            if let Some((t, part, off)) = &p.hold {
+                let e = holds.entry((t.clone(), *part)).or_insert(*off);
+                *e = (*e).min(*off);
+            }
+            still.push(p);
+        }
+        self.pending = still;
+        Ok(holds)
+    }
+
+    fn command(
+        &mut self,
+        cmd: &RollbackCommand,
+        hold: Option<(String, i32, i64)>,
+    ) -> Result<(), ShipError> {
         // Persist first: a command that is in the log is never issued again, even if the
         // records that caused it are replayed after a crash.
         if let Some(log) = &mut self.command_log {
@@ -242,12 +348,7 @@ impl Outputs {
                 _ => s.write(cmd)?,
             }
         }
-        if let Some((k, t)) = &mut self.kafka {
-            if let Some(topic) = &t.commands {
-                k.send_json(topic, &cmd.model, cmd)?;
-            }
-        }
-        Ok(())
+        self.dispatch(cmd, hold)
     }
 
     /// Flushes the line sinks (Kafka deliveries are awaited separately).

@@ -7,7 +7,9 @@
 //! group; then the caller stops HTTP. A deadline bounds the whole drain.
 
 use super::{load_baselines, Display, KafkaTopics, Outputs, Summary};
+use crate::act::deliver::DeliveryObserver;
 use crate::act::kafka::KafkaSink;
+use crate::act::notify::Notifiers;
 use crate::act::sink::LineSink;
 use crate::act::Origin;
 use crate::config::Config;
@@ -182,6 +184,21 @@ pub async fn run(
         pipeline.seed_issued(log.keys().cloned());
         out.command_log = Some(log);
     }
+    if !config.notify.is_empty() {
+        let observer: Arc<dyn DeliveryObserver> = shared.clone();
+        let n =
+            Notifiers::start(&config.notify, Some(observer)).context("starting the notifiers")?;
+        // Alerts that were firing before a restart keep being re-sent to Alertmanager.
+        n.seed_firing(&pipeline.active_alerts());
+        out.notifiers = Some(n);
+    }
+    let resent = out.resend_undelivered()?;
+    if resent > 0 {
+        tracing::warn!(
+            commands = resent,
+            "re-sent rollback commands not acknowledged before the restart"
+        );
+    }
     shared.set_alerts(pipeline.active_alerts());
     let consumer = consumer(&kcfg, shared.clone()).context("creating the Kafka consumer")?;
     tracing::info!(brokers = %kcfg.brokers, group = %kcfg.group_id, "consuming");
@@ -246,9 +263,17 @@ pub async fn run(
         &shared,
         CommitMode::Sync,
     );
+    let started = std::time::Instant::now();
     tokio::time::timeout(opts.shutdown_deadline, drain)
         .await
         .context("shutdown deadline passed before the drain finished")??;
+    if let Some(n) = out.notifiers.take() {
+        let left = opts.shutdown_deadline.saturating_sub(started.elapsed());
+        let report = n.shutdown(left).await;
+        if !report.is_clean() {
+            tracing::warn!(undelivered = report.undelivered(), "notifications left undelivered at shutdown (rollback commands among them are re-sent at the next start)");
+        }
+    }
     consumer.unsubscribe();
     Ok(out.summary)
 }
@@ -267,6 +292,9 @@ async fn checkpoint(
         k.flush().await.context("publishing effects")?;
     }
     out.flush_lines()?;
+    // Kafka has acknowledged everything produced so far; webhooks may still be delivering
+    // rollback commands: the offsets from the record behind such a command on are held.
+    let holds = out.settle(true)?;
     if let Some(d) = state_dir {
         d.write_snapshot(pipeline.state(), offsets)?;
         let now = std::time::SystemTime::now()
@@ -277,7 +305,8 @@ async fn checkpoint(
     let mut tpl = TopicPartitionList::new();
     for (topic, parts) in offsets {
         for (p, o) in parts {
-            tpl.add_partition_offset(topic, *p, Offset::Offset(*o))?;
+            let o = holds.get(&(topic.clone(), *p)).map_or(*o, |h| (*h).min(*o));
+            tpl.add_partition_offset(topic, *p, Offset::Offset(o))?;
         }
     }
     if tpl.count() > 0 {

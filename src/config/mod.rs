@@ -5,6 +5,7 @@
 pub mod raw;
 mod validate;
 
+use crate::act::notify::NotifiersConfig;
 use crate::act::policy::RollbackPolicy;
 use crate::alert::rule::Rule;
 use crate::detect::join::JoinConfig;
@@ -39,6 +40,19 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// The label join (`[labels]`): TTL and capacity, for all models together.
     pub join: JoinConfig,
+    /// Notifiers (`[notify]`): Alertmanager and webhooks.
+    pub notify: NotifiersConfig,
+    /// OTLP push of the metrics (`[telemetry]`), when an endpoint is configured.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// Pushing the metrics by OTLP/HTTP (protobuf), beside `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpConfig {
+    /// The metrics endpoint, e.g. `http://collector:4318/v1/metrics`.
+    pub endpoint: String,
+    /// How often (wall clock; default 15 s).
+    pub interval: Duration,
 }
 
 /// How a model's labels are joined and scored (`[defaults.labels]`, `[models.X.labels]`).
@@ -361,6 +375,12 @@ impl Config {
         }
         if self.limits != new.limits {
             out.push("limits".into());
+        }
+        if self.notify != new.notify {
+            out.push("notify".into());
+        }
+        if self.otlp != new.otlp {
+            out.push("telemetry".into());
         }
         out
     }

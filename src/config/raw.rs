@@ -25,6 +25,80 @@ pub struct RawConfig {
     pub rules: Option<Vec<RawRule>>,
     /// `[labels]`: the label join.
     pub labels: RawJoin,
+    /// `[notify]`: Alertmanager and webhooks.
+    pub notify: RawNotify,
+    /// `[telemetry]`: OTLP push.
+    pub telemetry: RawTelemetry,
+}
+
+/// `[notify]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawNotify {
+    /// `[[notify.alertmanager]]`.
+    pub alertmanager: Vec<RawAlertmanager>,
+    /// `[[notify.webhooks]]`.
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// One `[[notify.alertmanager]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAlertmanager {
+    /// Notifier name (metric label).
+    pub name: Option<String>,
+    /// Alertmanager URLs; each gets every alert.
+    pub urls: Vec<String>,
+    /// Labels added to every alert.
+    pub static_labels: BTreeMap<String, String>,
+    /// This vigil's base URL for `generatorURL`.
+    pub generator_url: Option<String>,
+    /// Dashboard link template.
+    pub dashboard_url: Option<String>,
+    /// Re-send interval for firing alerts.
+    pub resend_interval: Option<String>,
+    /// How long resolved alerts keep being re-sent.
+    pub resolved_retention: Option<String>,
+    /// Per-request timeout.
+    pub timeout: Option<String>,
+    /// Queue capacity per URL (batches).
+    pub queue: Option<u64>,
+    /// Alerts per request.
+    pub max_batch: Option<u64>,
+}
+
+/// One `[[notify.webhooks]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebhook {
+    /// Notifier name (metric label).
+    pub name: String,
+    /// Where to POST.
+    pub url: String,
+    /// `alerts` or `commands`.
+    pub kind: Option<String>,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+    /// Environment variable holding the signing secret.
+    pub secret_env: Option<String>,
+    /// File holding the signing secret.
+    pub secret_file: Option<String>,
+    /// Alert states sent (alerts webhooks).
+    pub states: Option<Vec<String>>,
+    /// Per-request timeout.
+    pub timeout: Option<String>,
+    /// Queue capacity.
+    pub queue: Option<u64>,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTelemetry {
+    /// OTLP/HTTP metrics endpoint, e.g. `http://collector:4318/v1/metrics`.
+    pub otlp_endpoint: Option<String>,
+    /// Push interval.
+    pub otlp_interval: Option<String>,
 }
 
 /// `[labels]`.

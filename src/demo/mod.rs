@@ -40,6 +40,8 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// How long to run; `None` runs until cancelled.
     pub duration: Option<Duration>,
+    /// Alertmanager URLs to notify (each gets every alert).
+    pub alertmanager: Vec<String>,
 }
 
 /// What the demo saw.
@@ -79,6 +81,21 @@ pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<
         k.brokers = brokers.clone();
     }
     config.listen = opts.listen;
+    if !opts.alertmanager.is_empty() {
+        let urls = opts
+            .alertmanager
+            .iter()
+            .map(|u| reqwest::Url::parse(u).with_context(|| format!("--alertmanager {u}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut am = crate::act::alertmanager::AlertmanagerConfig {
+            urls,
+            generator_url: reqwest::Url::parse(&format!("http://{}/", opts.listen)).ok(),
+            ..Default::default()
+        };
+        am.static_labels
+            .insert("source".into(), "vigil-demo".into());
+        config.notify.alertmanagers.push(am);
+    }
     config.state_dir = Some(state.path().to_path_buf());
     let config = Arc::new(config);
 

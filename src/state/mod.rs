@@ -156,13 +156,22 @@ impl StateDir {
     }
 }
 
-/// The append-only log of issued rollback commands.
+/// The append-only log of issued rollback commands: one line per command (appended and
+/// fsynced before it is published) and one `{"delivered": KEY}` line once every sink has
+/// acknowledged it. It is the outbox: commands without a delivery line are sent again at
+/// start (receivers deduplicate by idempotency key).
 #[derive(Debug)]
 pub struct CommandLog {
     path: PathBuf,
     file: File,
     keys: HashSet<String>,
     commands: Vec<RollbackCommand>,
+    delivered: HashSet<String>,
+}
+
+#[derive(Deserialize)]
+struct DeliveredLine {
+    delivered: String,
 }
 
 impl CommandLog {
@@ -171,12 +180,15 @@ impl CommandLog {
     pub fn open(path: &Path) -> Result<CommandLog, StateError> {
         let mut keys = HashSet::new();
         let mut commands = Vec::new();
+        let mut delivered = HashSet::new();
         if let Ok(f) = File::open(path) {
             for line in BufReader::new(f).lines() {
                 let line = line.map_err(io(path))?;
                 if let Ok(cmd) = serde_json::from_str::<RollbackCommand>(&line) {
                     keys.insert(cmd.idempotency_key.clone());
                     commands.push(cmd);
+                } else if let Ok(d) = serde_json::from_str::<DeliveredLine>(&line) {
+                    delivered.insert(d.delivered);
                 }
             }
         }
@@ -190,6 +202,7 @@ impl CommandLog {
             file,
             keys,
             commands,
+            delivered,
         })
     }
 
@@ -203,6 +216,21 @@ impl CommandLog {
         &self.commands
     }
 
+    /// Commands issued but not acknowledged by every sink, oldest first.
+    pub fn undelivered(&self) -> Vec<RollbackCommand> {
+        self.commands
+            .iter()
+            .filter(|c| !self.delivered.contains(&c.idempotency_key))
+            .cloned()
+            .collect()
+    }
+
+    fn write_line(&mut self, line: &mut Vec<u8>) -> Result<(), StateError> {
+        line.push(b'\n');
+        self.file.write_all(line).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))
+    }
+
     /// Appends a command durably. Returns false (and writes nothing) when its idempotency
     /// key is already in the log.
     pub fn append(&mut self, cmd: &RollbackCommand) -> Result<bool, StateError> {
@@ -213,12 +241,20 @@ impl CommandLog {
             path: self.path.clone(),
             detail: e.to_string(),
         })?;
-        line.push(b'\n');
-        self.file.write_all(&line).map_err(io(&self.path))?;
-        self.file.sync_data().map_err(io(&self.path))?;
+        self.write_line(&mut line)?;
         self.keys.insert(cmd.idempotency_key.clone());
         self.commands.push(cmd.clone());
         Ok(true)
+    }
+
+    /// Records durably that every sink acknowledged the command with `key`.
+    pub fn mark_delivered(&mut self, key: &str) -> Result<(), StateError> {
+        if !self.delivered.insert(key.to_string()) {
+            return Ok(());
+        }
+        let mut line = serde_json::to_vec(&serde_json::json!({ "delivered": key }))
+            .expect("a string serialises");
+        self.write_line(&mut line)
     }
 }
 
