@@ -120,7 +120,7 @@ pub async fn serve_and_run(
     stop: CancellationToken,
     on_listen: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<Summary> {
-    let shared = Shared::new()?;
+    let shared = Shared::with_otlp(config.otlp.as_ref())?;
     let http_stop = CancellationToken::new();
     let (addr, server) = serve(config.listen, shared.clone(), http_stop.clone())
         .await
@@ -132,7 +132,9 @@ pub async fn serve_and_run(
     if let Ok(Err(e)) = http.await {
         tracing::warn!(error = %e, "http server");
     }
-    shared.metrics.shutdown();
+    // The OTLP reader's final push blocks on HTTP: off the async workers.
+    let s = shared.clone();
+    let _ = tokio::task::spawn_blocking(move || s.metrics.shutdown()).await;
     result
 }
 

@@ -177,6 +177,12 @@ fn strip(name: &str) -> &str {
 impl Metrics {
     /// Builds the meter provider and every instrument.
     pub fn new() -> Result<Metrics, TelemetryError> {
+        Metrics::with_otlp(None)
+    }
+
+    /// Builds the meter provider, every instrument, and, when `otlp` is given, a periodic
+    /// OTLP/HTTP push of the same metrics beside the Prometheus exposition.
+    pub fn with_otlp(otlp: Option<&crate::config::OtlpConfig>) -> Result<Metrics, TelemetryError> {
         let registry = prometheus::Registry::new();
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -185,7 +191,21 @@ impl Metrics {
             .scope_info_enabled(false)
             .build()
             .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        let mut builder = SdkMeterProvider::builder().with_reader(exporter);
+        if let Some(o) = otlp {
+            use opentelemetry_otlp::WithExportConfig;
+            crate::act::deliver::install_tls_provider();
+            let push = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_endpoint(o.endpoint.clone())
+                .build()
+                .map_err(|e| TelemetryError::Exporter(format!("otlp {}: {e}", o.endpoint)))?;
+            let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(push)
+                .with_interval(o.interval)
+                .build();
+            builder = builder.with_reader(reader);
+        }
+        let provider = builder.build();
         let meter = provider.meter("vigil");
         let counter = |n: &str, d: &'static str| {
             meter

@@ -31,8 +31,15 @@ pub struct Shared {
 impl Shared {
     /// Fresh shared state.
     pub fn new() -> Result<Arc<Shared>, metrics::TelemetryError> {
+        Shared::with_otlp(None)
+    }
+
+    /// Fresh shared state whose metrics are also pushed by OTLP when `otlp` is given.
+    pub fn with_otlp(
+        otlp: Option<&crate::config::OtlpConfig>,
+    ) -> Result<Arc<Shared>, metrics::TelemetryError> {
         Ok(Arc::new(Shared {
-            metrics: metrics::Metrics::new()?,
+            metrics: metrics::Metrics::with_otlp(otlp)?,
             ready: AtomicBool::new(false),
             alerts: Mutex::new(Vec::new()),
             handled: tokio::sync::watch::Sender::new(0),

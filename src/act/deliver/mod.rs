@@ -153,11 +153,17 @@ pub fn redact_url(url: &Url) -> String {
     }
 }
 
+/// Installs rustls' ring crypto provider for the whole process. reqwest is built without a
+/// default provider (the default, aws-lc, needs cmake and more to build); every HTTP client
+/// vigil makes (notifiers, OTLP) calls this first. Idempotent: an Err only says that a
+/// provider is installed already.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// An HTTP client for notifiers: per-attempt `timeout`, no redirects, vigil's user agent.
 pub fn http_client(timeout: Duration) -> Result<Client, reqwest::Error> {
-    // reqwest is built without a default crypto provider: install ring once (an Err only
-    // says that a provider is installed already).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
