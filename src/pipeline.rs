@@ -292,6 +292,7 @@ impl Pipeline {
             let min = match report.kind {
                 WindowKind::Inference => cfg.min_window_records,
                 WindowKind::Labels => cfg.labels.min_window_labels,
+                WindowKind::Metric => 0,
             };
             // A window cut short by a change point is evaluated for change-point rules only:
             // the alert comes when the detector fires, not a window later, while the

@@ -169,11 +169,13 @@ pub enum RejectReason {
     TooManyVersions,
     /// The record has more features than `limits.max_features_per_model` allows.
     TooManyFeatures,
+    /// The metric series would exceed `limits.max_metric_series`.
+    TooManySeries,
 }
 
 impl RejectReason {
     /// Every reason, for pre-registering metrics.
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         RejectReason::NotJson,
         RejectReason::TooLarge,
         RejectReason::MissingField,
@@ -184,6 +186,7 @@ impl RejectReason {
         RejectReason::TooManyModels,
         RejectReason::TooManyVersions,
         RejectReason::TooManyFeatures,
+        RejectReason::TooManySeries,
     ];
 
     /// The bounded label value used in metrics and dead-letter records.
@@ -199,6 +202,7 @@ impl RejectReason {
             RejectReason::TooManyModels => "too_many_models",
             RejectReason::TooManyVersions => "too_many_versions",
             RejectReason::TooManyFeatures => "too_many_features",
+            RejectReason::TooManySeries => "too_many_series",
         }
     }
 }
@@ -377,6 +381,8 @@ pub enum WindowKind {
     Inference,
     /// Labels joined to predictions: realised performance and concept drift.
     Labels,
+    /// One sample of a serving metric, scored by the metric anomaly detectors.
+    Metric,
 }
 
 impl WindowKind {
@@ -385,6 +391,7 @@ impl WindowKind {
         match self {
             WindowKind::Inference => "inference",
             WindowKind::Labels => "labels",
+            WindowKind::Metric => "metric",
         }
     }
 }
@@ -432,4 +439,24 @@ pub struct WindowReport {
     /// Change points the online detectors found during the window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<ChangeReport>,
+    /// Metric samples: the series and its anomaly scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<MetricSection>,
+}
+
+/// The scores of one serving-metric sample.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MetricSection {
+    /// The series: `name{label="value",...}`, labels sorted.
+    pub series: String,
+    /// Metric name.
+    pub name: String,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The sample value.
+    pub value: f64,
+    /// Each detector's score in [0, 1].
+    pub scores: std::collections::BTreeMap<String, f64>,
+    /// The combined anomaly score in [0, 1] that rules use by default.
+    pub anomaly: f64,
 }

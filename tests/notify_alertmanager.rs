@@ -154,6 +154,7 @@ fn event(rule: &str, state: AlertState, starts: DateTime<Utc>, at: DateTime<Utc>
         rule: rule.into(),
         model: "fraud".into(),
         version: "v2".into(),
+        series: None,
         state,
         severity: Severity::Critical,
         at: rfc3339(at),

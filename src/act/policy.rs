@@ -404,6 +404,7 @@ mod tests {
             error_rate_p_vs_reference: None,
             performance: None,
             changes: Vec::new(),
+            metric: None,
         }
     }
 

@@ -18,6 +18,7 @@ fn event(state: AlertState) -> AlertEvent {
         rule: "input_drift".into(),
         model: "fraud".into(),
         version: "v2".into(),
+        series: None,
         state,
         severity: Severity::Warning,
         at: "2026-12-01T18:35:38.096Z".into(),

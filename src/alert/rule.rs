@@ -280,6 +280,14 @@ pub enum Condition {
         /// Significance required (`error` only).
         max_p: Option<f64>,
     },
+    /// A serving-metric sample's combined anomaly score is at least `above` (series whose
+    /// metric name matches `metric`, all when `None`; a trailing `*` matches a prefix).
+    MetricAnomaly {
+        /// Metric name or prefix pattern.
+        metric: Option<String>,
+        /// Threshold on the combined score in [0, 1].
+        above: f64,
+    },
     /// An online change detector found a change point in `stream` during the window, in
     /// `direction`, of at least `min_change` between the means before and after.
     ChangePoint {
@@ -336,6 +344,7 @@ impl Condition {
             | Condition::OpsAbove { .. }
             | Condition::OpsDrop { .. } => WindowKind::Inference,
             Condition::Performance { .. } => WindowKind::Labels,
+            Condition::MetricAnomaly { .. } => WindowKind::Metric,
             Condition::ChangePoint { stream, .. } if stream.starts_with("label_") => {
                 WindowKind::Labels
             }
@@ -554,6 +563,42 @@ impl Condition {
                     details: json!({ "stream": stream, "changes": hits }),
                 }
             }
+            Condition::MetricAnomaly { ref metric, above } => {
+                let Some(m) = &r.metric else {
+                    return Evaluation {
+                        holds: false,
+                        summary: "not a metric sample".into(),
+                        details: Value::Null,
+                    };
+                };
+                let matches = match metric.as_deref() {
+                    None => true,
+                    Some(p) => match p.strip_suffix('*') {
+                        Some(prefix) => m.name.starts_with(prefix),
+                        None => m.name == p,
+                    },
+                };
+                let top = m
+                    .scores
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(k, v)| format!(", {k} {v:.3}"))
+                    .unwrap_or_default();
+                Evaluation {
+                    holds: matches && m.anomaly >= above,
+                    summary: format!(
+                        "{} = {} is anomalous (score {:.3}{top})",
+                        m.series, m.value, m.anomaly
+                    ),
+                    details: json!({
+                        "series": m.series,
+                        "value": m.value,
+                        "anomaly": m.anomaly,
+                        "scores": m.scores,
+                        "above": above,
+                    }),
+                }
+            }
             Condition::OpsAbove { signal, above } => {
                 let cur = signal.of(&r.ops);
                 Evaluation {
@@ -730,6 +775,7 @@ pub struct Rule {
 /// | `concept_drift` | warning | a change point: the label-joined error rises (held while the error is 10% above the reference's) | 1 label window | no |
 /// | `performance_vs_reference` | warning | labelled error > 1.25x the reference period's, p < 1e-4 | 2 label windows | no |
 /// | `performance_regression` | critical | labelled error > 1.25x the previous version's, p < 1e-3 | 2 label windows | yes |
+/// | `metric_anomaly` | warning | a serving metric's combined anomaly score >= 0.9 (held 10 min) | 1 sample | no |
 ///
 /// A retrained model is expected to score differently from its predecessor, so prediction
 /// shifts warn but never roll back by default; errors and latency do.
@@ -781,6 +827,20 @@ pub fn default_rules() -> Vec<Rule> {
         ratio: Some(1.1),
         max_p: None,
     });
+    // Serving metrics: the combined score is an onset score (it reports an incident once,
+    // then is damped while the detectors adapt), so the alert fires at once and stays
+    // firing for ten minutes of event time after the last anomalous sample.
+    let mut metric_anomaly = rule(
+        "metric_anomaly",
+        Severity::Warning,
+        Condition::MetricAnomaly {
+            metric: None,
+            above: 0.9,
+        },
+        1,
+        false,
+    );
+    metric_anomaly.keep_firing_for = Hold::Duration(10 * 60 * 1000);
     vec![
         input,
         rule(
@@ -869,6 +929,7 @@ pub fn default_rules() -> Vec<Rule> {
             2,
             false,
         ),
+        metric_anomaly,
         rule(
             "performance_regression",
             Severity::Critical,
@@ -944,6 +1005,7 @@ mod tests {
             error_rate_p_vs_reference: None,
             performance: None,
             changes: Vec::new(),
+            metric: None,
         }
     }
 

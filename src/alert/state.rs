@@ -62,8 +62,13 @@ impl std::fmt::Display for AlertState {
 
 /// The stable fingerprint of (rule, model, version): the first 16 hex digits of SHA-256.
 pub fn fingerprint(rule: &str, model: &str, version: &str) -> String {
+    fingerprint_of(rule, model, version, None)
+}
+
+/// The fingerprint of an alert on a serving-metric series: (rule, model, version, series).
+pub fn fingerprint_of(rule: &str, model: &str, version: &str, series: Option<&str>) -> String {
     let mut h = Sha256::new();
-    for part in [rule, model, version] {
+    for part in [rule, model, version].into_iter().chain(series) {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
@@ -83,6 +88,9 @@ pub struct AlertEntry {
     pub model: String,
     /// Version.
     pub version: String,
+    /// The serving-metric series, for metric alerts.
+    #[serde(default)]
+    pub series: Option<String>,
     /// Severity.
     pub severity: Severity,
     /// Pending or firing.
@@ -124,6 +132,9 @@ pub struct AlertEvent {
     pub model: String,
     /// Version.
     pub version: String,
+    /// The serving-metric series, for metric alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
     /// The state entered.
     pub state: AlertState,
     /// Severity.
@@ -155,6 +166,9 @@ pub struct ActiveAlert {
     pub model: String,
     /// Version.
     pub version: String,
+    /// The serving-metric series, for metric alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
     /// Pending or firing.
     pub state: AlertState,
     /// Severity.
@@ -205,10 +219,10 @@ pub struct Observation<'a> {
 pub fn step(
     entry: Option<AlertEntry>,
     rule: &Rule,
-    key: (&str, &str, Option<&str>),
+    key: (&str, &str, Option<&str>, Option<&str>),
     obs: Observation<'_>,
 ) -> (Option<AlertEntry>, Option<AlertState>) {
-    let (model, version, previous) = key;
+    let (model, version, previous, series) = key;
     let summary = || {
         rule.summary
             .clone()
@@ -222,6 +236,7 @@ pub fn step(
                 rule: rule.name.clone(),
                 model: model.to_string(),
                 version: version.to_string(),
+                series: series.map(str::to_string),
                 severity: rule.severity,
                 state: AlertState::Pending,
                 active_at: obs.now,
@@ -236,7 +251,7 @@ pub fn step(
                 summary: summary(),
                 details: obs.fire.details.clone(),
                 previous_version: previous.map(str::to_string),
-                fingerprint: fingerprint(&rule.name, model, version),
+                fingerprint: fingerprint_of(&rule.name, model, version, series),
             };
             if held(rule.for_, 1, 0) {
                 e.state = AlertState::Firing;
@@ -304,6 +319,7 @@ fn event(e: &AlertEntry, state: AlertState, at: Ts) -> AlertEvent {
         rule: e.rule.clone(),
         model: e.model.clone(),
         version: e.version.clone(),
+        series: e.series.clone(),
         state,
         severity: e.severity,
         at: ts_to_rfc3339(at),
@@ -328,7 +344,8 @@ impl AlertTable {
                 Some(c) => c.evaluate(r).holds,
                 None => fire.holds,
             };
-            let fp = fingerprint(&rule.name, &r.model, &r.version);
+            let series = r.metric.as_ref().map(|m| m.series.as_str());
+            let fp = fingerprint_of(&rule.name, &r.model, &r.version, series);
             let entry = self.entries.remove(&fp);
             let obs = Observation {
                 fire: &fire,
@@ -341,6 +358,7 @@ impl AlertTable {
                 r.model.as_str(),
                 r.version.as_str(),
                 r.previous_version.as_deref(),
+                series,
             );
             let (next, entered) = step(entry, rule, key, obs);
             if let Some(e) = &next {
@@ -356,6 +374,7 @@ impl AlertTable {
                     rule: rule.name.clone(),
                     model: r.model.clone(),
                     version: r.version.clone(),
+                    series: series.map(str::to_string),
                     severity: rule.severity,
                     state,
                     active_at: r.end,
@@ -375,7 +394,9 @@ impl AlertTable {
                 out.push(event(&gone, state, r.end));
             }
         }
-        out.extend(self.resolve_stale(&r.model, &r.version, r.end));
+        if r.kind == crate::record::WindowKind::Inference {
+            out.extend(self.resolve_stale(&r.model, &r.version, r.end));
+        }
         out
     }
 
@@ -383,7 +404,7 @@ impl AlertTable {
         let stale: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.model == model && e.version != live)
+            .filter(|(_, e)| e.model == model && e.version != live && e.series.is_none())
             .filter(|(_, e)| now - e.last_eval > STALE_SPANS * e.span)
             .map(|(k, _)| k.clone())
             .collect();
@@ -463,6 +484,7 @@ impl AlertTable {
                 rule: e.rule.clone(),
                 model: e.model.clone(),
                 version: e.version.clone(),
+                series: e.series.clone(),
                 state: e.state,
                 severity: e.severity,
                 active_at: ts_to_rfc3339(e.active_at),
@@ -514,7 +536,7 @@ mod tests {
                 start: now - 10,
                 window: i as u64,
             };
-            let (next, entered) = step(e.take(), rule, ("m", "v", None), obs);
+            let (next, entered) = step(e.take(), rule, ("m", "v", None, None), obs);
             e = if entered == Some(AlertState::Resolved) {
                 None
             } else {

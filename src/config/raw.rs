@@ -313,4 +313,6 @@ pub struct RawCondition {
     pub direction: Option<String>,
     /// Smallest change of the mean for `change_point`.
     pub min_change: Option<f64>,
+    /// Metric name (or `prefix*`) for `metric_anomaly`.
+    pub name: Option<String>,
 }

@@ -849,6 +849,19 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 max_p,
             }
         }
+        "metric_anomaly" => {
+            let above = c.above.unwrap_or(0.9);
+            if !(0.0..=1.0).contains(&above) {
+                errs.push(
+                    format!("{path}.above"),
+                    format!("must be in [0, 1], got {above}"),
+                );
+            }
+            Condition::MetricAnomaly {
+                metric: c.name.clone(),
+                above,
+            }
+        }
         "change_point" => {
             let stream = match c.stream.as_deref() {
                 Some(s)
@@ -892,7 +905,8 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 format!("{path}.kind"),
                 format!(
                     "unknown condition {other:?}; expected feature_drift, prediction_drift, \
-                     ops_ratio, ops_above, ops_drop, performance or change_point"
+                     ops_ratio, ops_above, ops_drop, performance, change_point or \
+                     metric_anomaly"
                 ),
             );
             return None;

@@ -127,6 +127,7 @@ pub fn close_window(
         error_rate_p_vs_reference: z(Some(&profile.ops)),
         performance: None,
         changes: Vec::new(),
+        metric: None,
     };
     let last = LastWindow {
         score_sorted,

@@ -585,11 +585,13 @@ mod tests {
             error_rate_p_vs_reference: None,
             performance: None,
             changes: Vec::new(),
+            metric: None,
         };
         let alert = AlertEvent {
             rule: "r".into(),
             model: "fraud".into(),
             version: "v2".into(),
+            series: None,
             state: AlertState::Firing,
             severity: Severity::Critical,
             at: "t".into(),

@@ -346,6 +346,7 @@ impl Alertmanager {
                     rule: a.rule.clone(),
                     model: a.model.clone(),
                     version: a.version.clone(),
+                    series: a.series.clone(),
                     state: AlertState::Firing,
                     severity: a.severity,
                     at: started.clone(),

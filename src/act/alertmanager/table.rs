@@ -81,6 +81,9 @@ impl Shape {
         ] {
             labels.insert(k.to_string(), v.to_string());
         }
+        if let Some(s) = &ev.series {
+            labels.insert("series".to_string(), s.clone());
+        }
         let mut description = format!(
             "{} ({}) on model {} version {}: {}",
             ev.rule, ev.severity, ev.model, ev.version, ev.summary
