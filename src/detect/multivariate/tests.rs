@@ -44,6 +44,10 @@ fn mmd_p_values_are_roughly_uniform_without_drift() {
         below_05 += (r.test.p_value < 0.05) as u32;
         sum += r.test.p_value;
     }
+    eprintln!(
+        "MMD without drift: {below_05} of 100 p-values below 0.05, mean p {}",
+        sum / 100.0
+    );
     // Under H0, #{p < 0.05} ~ Binomial(100, 0.05): [1, 10] holds with probability 0.99.
     assert!((1..=10).contains(&below_05), "{below_05} of 100 below 0.05");
     let mean = sum / 100.0;
