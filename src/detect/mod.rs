@@ -3,11 +3,13 @@
 //! `stats` (the two-sample tests, checked against scipy), `series` and `accumulate`
 //! (bounded per-series state), `profile` (the reference), `compare` (closing a window),
 //! `online` (per-event change detectors, checked against River), `join` and `perf` (labels
-//! joined to predictions and the performance they show, checked against scikit-learn).
+//! joined to predictions and the performance they show, checked against scikit-learn),
+//! `multivariate` (k-means with linfa and MMD: drift in how features combine).
 
 pub mod accumulate;
 pub mod compare;
 pub mod join;
+pub mod multivariate;
 pub mod online;
 pub mod perf;
 pub mod profile;
