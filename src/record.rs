@@ -243,6 +243,10 @@ pub enum TestKind {
     Ks,
     /// Chi-squared test of homogeneity (categorical).
     Chi2,
+    /// Maximum mean discrepancy with a permutation test (multivariate).
+    Mmd,
+    /// Beta-binomial test of the share of records far from every k-means centroid.
+    FarShare,
 }
 
 impl TestKind {
@@ -251,6 +255,8 @@ impl TestKind {
         match self {
             TestKind::Ks => "ks",
             TestKind::Chi2 => "chi2",
+            TestKind::Mmd => "mmd",
+            TestKind::FarShare => "far_share",
         }
     }
 }
@@ -439,6 +445,10 @@ pub struct WindowReport {
     /// Change points the online detectors found during the window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<ChangeReport>,
+    /// Multivariate tests against the reference (k-means and MMD), adjusted together with
+    /// `features`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multivariate: Vec<Drift>,
     /// Metric samples: the series and its anomaly scores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<MetricSection>,

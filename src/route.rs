@@ -5,13 +5,17 @@
 
 use crate::config::{Config, InferenceStream, ModelConfig, WindowSpec};
 use crate::detect::accumulate::{Acc, AccCaps, FeatureIndex};
+use crate::detect::compare::adjust;
 use crate::detect::compare::{close_window, LastWindow, TestSettings, WindowId};
+use crate::detect::multivariate::{MultivariateBuilder, MultivariateReport, MultivariateWindow};
 use crate::detect::online::ChangeDetector;
 use crate::detect::profile::ReferenceProfile;
+use crate::detect::series::stable_hash;
 use crate::detect::stats::KsMemo;
 use crate::labels::MAX_CHANGES;
 use crate::record::{
-    ChangeReport, FeatureValue, InferenceRecord, RejectReason, Rejection, Status, Ts, WindowReport,
+    ChangeReport, Drift, FeatureValue, InferenceRecord, RejectReason, Rejection, Status, TestKind,
+    TestResult, Ts, WindowReport,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -43,6 +47,9 @@ pub struct VersionState {
     /// Change points found during the current window (at most [`MAX_CHANGES`]).
     #[serde(default)]
     pub changes: Vec<ChangeReport>,
+    /// The current window of the multivariate detectors, when the reference has them.
+    #[serde(default)]
+    pub multivariate: Option<MultivariateWindow>,
 }
 
 /// Tested windows whose error counts are pooled for comparisons with the next version.
@@ -75,6 +82,12 @@ pub struct ModelState {
     /// only when the configured profile differs from this one.
     #[serde(default)]
     pub pinned: Option<String>,
+    /// The multivariate reference being built (while the reference is).
+    #[serde(default)]
+    pub multivariate: Option<MultivariateBuilder>,
+    /// Why the multivariate profile could not be built, if it could not.
+    #[serde(default)]
+    pub multivariate_error: Option<String>,
 }
 
 /// What routing one record produced.
@@ -182,6 +195,8 @@ impl Router {
                 current_version: None,
                 dropped_features: 0,
                 pinned: None,
+                multivariate: None,
+                multivariate_error: None,
             });
         state.index = index;
         state.reference = Reference::Ready(profile);
@@ -228,6 +243,14 @@ impl Router {
                     current_version: None,
                     dropped_features: 0,
                     pinned: None,
+                    multivariate: cfg.multivariate.as_ref().and_then(|c| {
+                        MultivariateBuilder::new(
+                            c.clone(),
+                            stable_hash(&[&rec.model, "multivariate"]),
+                        )
+                        .ok()
+                    }),
+                    multivariate_error: None,
                 },
             );
         }
@@ -284,6 +307,7 @@ impl Router {
                         .map(|s| ChangeDetector::new(&s.detector))
                         .collect(),
                     changes: Vec::new(),
+                    multivariate: None,
                 },
             );
         }
@@ -304,13 +328,23 @@ impl Router {
         let profile = match &mut model.reference {
             Reference::Building(acc) => {
                 acc.push(rec, &self.slots, caps(cfg, config, true), |_| None, None);
+                if let Some(b) = model.multivariate.as_mut() {
+                    b.push(&rec.features);
+                }
                 let v = model
                     .versions
                     .get_mut(rec.version.as_ref())
                     .expect("inserted above");
                 v.last_seen = v.last_seen.max(rec.ts);
                 if acc.records >= cfg.reference_size {
-                    let profile = ReferenceProfile::from_acc(&model.index.names, acc, cfg.psi_bins);
+                    let mut profile =
+                        ReferenceProfile::from_acc(&model.index.names, acc, cfg.psi_bins);
+                    if let Some(b) = model.multivariate.take() {
+                        match b.finish() {
+                            Ok(p) => profile.multivariate = Some(p),
+                            Err(e) => model.multivariate_error = Some(e.to_string()),
+                        }
+                    }
                     model.index.frozen = true;
                     model.reference = Reference::Ready(profile);
                     out.reference_completed = Some(rec.model.to_string());
@@ -378,6 +412,13 @@ impl Router {
             profile.score_bins(),
         );
         let mut changed = false;
+        if let Some(p) = &profile.multivariate {
+            let seed = stable_hash(&[&rec.model, &rec.version, "multivariate"]);
+            state
+                .multivariate
+                .get_or_insert_with(|| p.window(seed))
+                .push(p, &rec.features);
+        }
         for (spec, d) in cfg.online.iter().zip(state.online.iter_mut()) {
             let x = match &spec.stream {
                 InferenceStream::Score => rec.prediction.score,
@@ -462,6 +503,20 @@ fn close(
     );
     let mut report = report;
     report.changes = std::mem::take(&mut state.changes);
+    if let (Some(p), Some(w)) = (&profile.multivariate, state.multivariate.as_mut()) {
+        if state.acc.records >= cfg.min_window_records {
+            let seed = stable_hash(&[model, version, &state.window.to_string()]);
+            report.multivariate = multivariate_rows(&w.finish(p, seed));
+            // One family with the univariate tests: the false-alarm control covers both.
+            let mut all: Vec<Drift> = report.features.drain(..).collect();
+            let n = all.len();
+            all.append(&mut report.multivariate);
+            adjust(&mut all, cfg.correction);
+            report.multivariate = all.split_off(n);
+            report.features = all;
+        }
+        w.clear();
+    }
     if state.acc.records >= cfg.min_window_records {
         let mut last = last;
         if state.recent_errors.len() == RECENT_WINDOWS {
@@ -484,4 +539,54 @@ fn close(
     state.window += 1;
     state.acc.reset();
     report
+}
+
+/// The multivariate tests of a window as drift rows.
+fn multivariate_rows(r: &MultivariateReport) -> Vec<Drift> {
+    let mut out = Vec::new();
+    let row = |name: &str, test, result: TestResult, n_current: u64, n_baseline: u64| Drift {
+        name: name.to_string(),
+        test,
+        result,
+        p_adjusted: result.p_value,
+        psi: None,
+        n_current,
+        n_baseline,
+    };
+    if let Some(k) = &r.kmeans {
+        out.push(row(
+            "multivariate.kmeans_far_share",
+            TestKind::FarShare,
+            TestResult {
+                statistic: k.far_share,
+                p_value: k.p_far,
+            },
+            k.records,
+            0,
+        ));
+        out.push(row(
+            "multivariate.kmeans_clusters",
+            TestKind::Chi2,
+            k.cluster_chi2,
+            k.records,
+            0,
+        ));
+        out.push(row(
+            "multivariate.kmeans_distance",
+            TestKind::Ks,
+            k.distance_ks,
+            k.records,
+            0,
+        ));
+    }
+    if let Some(m) = &r.mmd {
+        out.push(row(
+            "multivariate.mmd",
+            TestKind::Mmd,
+            m.test,
+            m.n_current as u64,
+            m.n_reference as u64,
+        ));
+    }
+    out
 }

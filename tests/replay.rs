@@ -394,3 +394,63 @@ fn concept_drift_that_only_labels_reveal_raises_an_alert() {
     assert_eq!(p["task"], "multiclass");
     assert!(p["estimated_accuracy"].as_f64().is_some(), "{p}");
 }
+
+#[test]
+fn a_drift_only_in_how_features_combine_is_caught_by_the_multivariate_detectors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let correlated = Behaviour {
+        correlation: 0.9,
+        ..Behaviour::HEALTHY
+    };
+    // f0 and f1 stay N(0, 1) each; only their correlation changes, 0 -> 0.9.
+    let input = write_stream(
+        dir.path(),
+        "correlated.jsonl",
+        SimModel::generic("pricing", 4, 0),
+        41,
+        &[
+            phase(6_000, "v1", Behaviour::HEALTHY),
+            phase(6_000, "v1", correlated),
+        ],
+    );
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(&cfg, "[[defaults.detectors]]\nkind = \"multivariate\"\n").expect("config");
+    let r = replay(
+        dir.path(),
+        &input,
+        &["--config", cfg.to_str().expect("utf8")],
+    );
+    let firing = |rule: &str| {
+        r.alerts
+            .iter()
+            .any(|a| a["state"] == "firing" && a["rule"] == rule)
+    };
+    assert!(firing("multivariate_drift"), "{:?}", r.alerts);
+    assert!(
+        !firing("input_drift"),
+        "each marginal is unchanged: {:?}",
+        r.alerts
+    );
+    let drifted: Vec<_> = r
+        .scores
+        .iter()
+        .filter(|s| s["kind"] == "inference" && s["start"].as_i64() > Some(START + 6_500 * 100))
+        .collect();
+    assert!(!drifted.is_empty());
+    for w in &drifted {
+        for f in w["features"].as_array().expect("features") {
+            assert!(
+                f["p_adjusted"].as_f64() > Some(1e-4),
+                "univariate rows stay quiet: {f}"
+            );
+        }
+        assert!(
+            w["multivariate"]
+                .as_array()
+                .expect("multivariate rows")
+                .iter()
+                .any(|m| m["p_adjusted"].as_f64() < Some(1e-4)),
+            "{w}"
+        );
+    }
+}

@@ -405,6 +405,7 @@ mod tests {
             performance: None,
             changes: Vec::new(),
             metric: None,
+            multivariate: Vec::new(),
         }
     }
 

@@ -280,6 +280,13 @@ pub enum Condition {
         /// Significance required (`error` only).
         max_p: Option<f64>,
     },
+    /// A multivariate test (k-means far share, cluster mix, distance KS, MMD) of the window
+    /// against the reference has an adjusted p-value below `p_below`: a drift in how
+    /// features combine, which per-feature tests can miss.
+    MultivariateDrift {
+        /// Adjusted p-value threshold.
+        p_below: f64,
+    },
     /// A serving-metric sample's combined anomaly score is at least `above` (series whose
     /// metric name matches `metric`, all when `None`; a trailing `*` matches a prefix).
     MetricAnomaly {
@@ -342,7 +349,8 @@ impl Condition {
             | Condition::PredictionDrift { .. }
             | Condition::OpsRatio { .. }
             | Condition::OpsAbove { .. }
-            | Condition::OpsDrop { .. } => WindowKind::Inference,
+            | Condition::OpsDrop { .. }
+            | Condition::MultivariateDrift { .. } => WindowKind::Inference,
             Condition::Performance { .. } => WindowKind::Labels,
             Condition::MetricAnomaly { .. } => WindowKind::Metric,
             Condition::ChangePoint { stream, .. } if stream.starts_with("label_") => {
@@ -563,6 +571,31 @@ impl Condition {
                     details: json!({ "stream": stream, "changes": hits }),
                 }
             }
+            Condition::MultivariateDrift { p_below } => {
+                let hits: Vec<&Drift> = r
+                    .multivariate
+                    .iter()
+                    .filter(|d| d.p_adjusted < p_below)
+                    .collect();
+                Evaluation {
+                    holds: !hits.is_empty(),
+                    summary: if hits.is_empty() {
+                        "the features combine as in the reference".into()
+                    } else {
+                        format!(
+                            "the features combine differently from the reference: {}",
+                            hits.iter()
+                                .map(|d| describe(d))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    },
+                    details: json!({
+                        "p_below": p_below,
+                        "tests": r.multivariate.iter().map(|d| drift_json(&d)).collect::<Vec<_>>(),
+                    }),
+                }
+            }
             Condition::MetricAnomaly { ref metric, above } => {
                 let Some(m) = &r.metric else {
                     return Evaluation {
@@ -775,6 +808,7 @@ pub struct Rule {
 /// | `concept_drift` | warning | a change point: the label-joined error rises (held while the error is 10% above the reference's) | 1 label window | no |
 /// | `performance_vs_reference` | warning | labelled error > 1.25x the reference period's, p < 1e-4 | 2 label windows | no |
 /// | `performance_regression` | critical | labelled error > 1.25x the previous version's, p < 1e-3 | 2 label windows | yes |
+/// | `multivariate_drift` | warning | a multivariate test's adjusted p < 1e-4 (when the model has `kind = "multivariate"`) | 2 windows | no |
 /// | `metric_anomaly` | warning | a serving metric's combined anomaly score >= 0.9 (held 10 min) | 1 sample | no |
 ///
 /// A retrained model is expected to score differently from its predecessor, so prediction
@@ -931,6 +965,13 @@ pub fn default_rules() -> Vec<Rule> {
         ),
         metric_anomaly,
         rule(
+            "multivariate_drift",
+            Severity::Warning,
+            Condition::MultivariateDrift { p_below: 1e-4 },
+            2,
+            false,
+        ),
+        rule(
             "performance_regression",
             Severity::Critical,
             Condition::Performance {
@@ -1006,6 +1047,7 @@ mod tests {
             performance: None,
             changes: Vec::new(),
             metric: None,
+            multivariate: Vec::new(),
         }
     }
 

@@ -6,7 +6,9 @@
 use super::{BaselineFile, BASELINE_FORMAT};
 use crate::config::Config;
 use crate::detect::accumulate::{Acc, AccCaps, FeatureIndex};
+use crate::detect::multivariate::MultivariateBuilder;
 use crate::detect::profile::ReferenceProfile;
+use crate::detect::series::stable_hash;
 use crate::record::Record;
 use crate::source::decode::{decode, DecodeLimits};
 use crate::source::file::for_each_line;
@@ -31,7 +33,8 @@ pub fn baseline(config: &Config, input: &Path, output: &Path) -> anyhow::Result<
         max_record_bytes: config.limits.max_record_bytes,
         max_features: config.limits.max_features_per_model * 4,
     };
-    let mut models: BTreeMap<String, (FeatureIndex, Acc)> = BTreeMap::new();
+    type Building = (FeatureIndex, Acc, Option<MultivariateBuilder>);
+    let mut models: BTreeMap<String, Building> = BTreeMap::new();
     let mut summary = BaselineSummary::default();
     let mut slots = Vec::new();
     for_each_line(input, |line, bytes| {
@@ -64,9 +67,15 @@ pub fn baseline(config: &Config, input: &Path, output: &Path) -> anyhow::Result<
                 return;
             }
             let acc = Acc::new(&[&rec.model, "reference"], caps, 0);
-            models.insert(rec.model.to_string(), (FeatureIndex::default(), acc));
+            let mv = cfg.multivariate.as_ref().and_then(|c| {
+                MultivariateBuilder::new(c.clone(), stable_hash(&[&rec.model, "multivariate"])).ok()
+            });
+            models.insert(rec.model.to_string(), (FeatureIndex::default(), acc, mv));
         }
-        let (index, acc) = models.get_mut(rec.model.as_ref()).expect("inserted above");
+        let (index, acc, mv) = models.get_mut(rec.model.as_ref()).expect("inserted above");
+        if let Some(b) = mv {
+            b.push(&rec.features);
+        }
         index.resolve(
             &rec,
             config.limits.max_features_per_model,
@@ -91,14 +100,18 @@ pub fn baseline(config: &Config, input: &Path, output: &Path) -> anyhow::Result<
         format: BASELINE_FORMAT.to_string(),
         models: models
             .iter()
-            .map(|(name, (index, acc))| {
+            .map(|(name, (index, acc, mv))| {
                 let bins = config.model(name).psi_bins;
-                (
-                    name.clone(),
-                    ReferenceProfile::from_acc(&index.names, acc, bins),
-                )
+                let mut p = ReferenceProfile::from_acc(&index.names, acc, bins);
+                if let Some(b) = mv {
+                    p.multivariate = Some(
+                        b.finish()
+                            .with_context(|| format!("the multivariate profile of {name}"))?,
+                    );
+                }
+                Ok((name.clone(), p))
             })
-            .collect(),
+            .collect::<anyhow::Result<_>>()?,
     };
     let bytes = serde_json::to_vec_pretty(&file)?;
     std::fs::write(output, bytes).with_context(|| format!("writing {}", output.display()))?;

@@ -9,6 +9,7 @@ use crate::act::notify::NotifiersConfig;
 use crate::act::policy::RollbackPolicy;
 use crate::alert::rule::Rule;
 use crate::detect::join::JoinConfig;
+use crate::detect::multivariate::MultivariateConfig;
 use crate::detect::online::ChangeDetectorConfig;
 use crate::detect::perf::{PerfConfig, Task};
 use crate::detect::stats::Correction;
@@ -238,6 +239,8 @@ pub struct ModelConfig {
     pub labels: LabelSettings,
     /// Online change detectors on inference streams (none by default).
     pub online: Vec<OnlineSpec>,
+    /// Multivariate detectors (k-means and MMD) against the reference; off by default.
+    pub multivariate: Option<MultivariateConfig>,
 }
 
 impl ModelConfig {
@@ -249,6 +252,7 @@ impl ModelConfig {
             || self.psi_bins != other.psi_bins
             || self.exclude_features != other.exclude_features
             || self.baseline != other.baseline
+            || self.multivariate != other.multivariate
     }
 
     /// Whether `other` cuts or tests windows differently: a reload then restarts the
@@ -277,6 +281,7 @@ impl Default for ModelConfig {
             rollback: RollbackPolicy::default(),
             labels: LabelSettings::default(),
             online: Vec::new(),
+            multivariate: None,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::alert::rule::{
 };
 use crate::alert::state::AlertState;
 use crate::detect::join::JoinConfig;
+use crate::detect::multivariate::MultivariateConfig;
 use crate::detect::online::ChangeDetectorConfig;
 use crate::detect::perf::{ScoreMeaning, Task};
 use crate::detect::stats::Correction;
@@ -386,7 +387,9 @@ fn model(errs: &mut Errors, path: &str, base: &ModelConfig, m: &RawModel) -> Mod
         out.labels = labels(errs, &format!("{path}.labels"), &base.labels, l);
     }
     if let Some(d) = &m.detectors {
-        out.online = detectors(errs, &format!("{path}.detectors"), d);
+        let (online, multivariate) = detectors(errs, &format!("{path}.detectors"), d);
+        out.online = online;
+        out.multivariate = multivariate;
     }
     out
 }
@@ -513,16 +516,34 @@ fn online(errs: &mut Errors, path: &str, table: toml::Table) -> Option<ChangeDet
     }
 }
 
-fn detectors(errs: &mut Errors, path: &str, list: &[toml::Table]) -> Vec<OnlineSpec> {
+fn detectors(
+    errs: &mut Errors,
+    path: &str,
+    list: &[toml::Table],
+) -> (Vec<OnlineSpec>, Option<MultivariateConfig>) {
     let mut out = Vec::new();
+    let mut multivariate = None;
     for (i, t) in list.iter().enumerate() {
         let p = format!("{path}[{i}]");
         let kind = t.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        if kind == "multivariate" {
+            let mut t = t.clone();
+            t.remove("kind");
+            match toml::Value::Table(t).try_into::<MultivariateConfig>() {
+                Ok(c) => match c.validate() {
+                    Ok(()) if multivariate.is_none() => multivariate = Some(c),
+                    Ok(()) => errs.push(&p, "only one multivariate detector per model"),
+                    Err(e) => errs.push(&p, e),
+                },
+                Err(e) => errs.push(&p, e.to_string().trim().replace('\n', " ")),
+            }
+            continue;
+        }
         if !ONLINE_KINDS.contains(&kind) {
             errs.push(
                 format!("{p}.kind"),
                 format!(
-                    "unknown detector {kind:?}; expected one of {}",
+                    "unknown detector {kind:?}; expected multivariate or one of {}",
                     ONLINE_KINDS.join(", ")
                 ),
             );
@@ -567,7 +588,7 @@ fn detectors(errs: &mut Errors, path: &str, list: &[toml::Table]) -> Vec<OnlineS
             out.push(OnlineSpec { stream, detector });
         }
     }
-    out
+    (out, multivariate)
 }
 
 fn rollback(
@@ -849,6 +870,13 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 max_p,
             }
         }
+        "multivariate_drift" => match p_below {
+            Some(p) => Condition::MultivariateDrift { p_below: p },
+            None => {
+                errs.push(format!("{path}.p_below"), "is required");
+                return None;
+            }
+        },
         "metric_anomaly" => {
             let above = c.above.unwrap_or(0.9);
             if !(0.0..=1.0).contains(&above) {
@@ -905,8 +933,8 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 format!("{path}.kind"),
                 format!(
                     "unknown condition {other:?}; expected feature_drift, prediction_drift, \
-                     ops_ratio, ops_above, ops_drop, performance, change_point or \
-                     metric_anomaly"
+                     ops_ratio, ops_above, ops_drop, performance, change_point, \
+                     multivariate_drift or metric_anomaly"
                 ),
             );
             return None;

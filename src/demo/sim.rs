@@ -26,6 +26,9 @@ pub struct Behaviour {
     /// Concept drift, from 0 (the truth follows the model's view of the world) to 1 (the
     /// relation between the features and the truth is inverted). Inputs do not change.
     pub concept_shift: f64,
+    /// Correlation between the first two numeric features (each stays N(0, 1) marginally:
+    /// a drift only multivariate tests can see).
+    pub correlation: f64,
 }
 
 impl Behaviour {
@@ -38,6 +41,7 @@ impl Behaviour {
         latency_scale: 1.0,
         score_shift: 0.0,
         concept_shift: 0.0,
+        correlation: 0.0,
     };
 
     /// Inputs drift in a few features; the model itself is unchanged.
@@ -59,6 +63,7 @@ impl Behaviour {
         latency_scale: 2.2,
         score_shift: 1.2,
         concept_shift: 0.0,
+        correlation: 0.0,
     };
 }
 
@@ -151,8 +156,15 @@ impl Simulator {
         );
         let mut logit = -1.0 + b.score_shift;
         let mut world = -1.0;
+        let mut first = 0.0;
         for (i, name) in self.model.numeric.iter().enumerate() {
             let mut x = self.noise.sample(&mut self.rng);
+            if i == 0 {
+                first = x;
+            } else if i == 1 && b.correlation != 0.0 {
+                let r = b.correlation.clamp(-1.0, 1.0);
+                x = r * first + (1.0 - r * r).sqrt() * x;
+            }
             if i < b.drifted_features {
                 x += b.feature_shift;
             }

@@ -128,6 +128,7 @@ pub fn close_window(
         performance: None,
         changes: Vec::new(),
         metric: None,
+        multivariate: Vec::new(),
     };
     let last = LastWindow {
         score_sorted,
@@ -137,7 +138,8 @@ pub fn close_window(
     (report, last)
 }
 
-fn adjust(rows: &mut [Drift], correction: Correction) {
+/// Adjusts the p-values of one family of tests together.
+pub fn adjust(rows: &mut [Drift], correction: Correction) {
     let p: Vec<f64> = rows.iter().map(|d| d.result.p_value).collect();
     for (row, q) in rows.iter_mut().zip(adjust_p_values(&p, correction)) {
         row.p_adjusted = q;

@@ -7,6 +7,7 @@
 //! counters (categorical). Pure: building and reading a profile does no I/O.
 
 use super::accumulate::Acc;
+use super::multivariate::MultivariateProfile;
 use super::series::{CategoricalAcc, SeriesAcc};
 use super::stats::{quantile_sorted, QuantileBins};
 use crate::record::{OpsStats, Ts};
@@ -79,6 +80,9 @@ pub struct ReferenceProfile {
     pub label: Option<CategoricalAcc>,
     /// Error rate and latency quantiles of the reference.
     pub ops: OpsStats,
+    /// The fitted multivariate detectors (k-means, MMD sample), when configured.
+    #[serde(default)]
+    pub multivariate: Option<MultivariateProfile>,
 }
 
 /// Operational statistics of an accumulator (latency quantiles over its sample).
@@ -128,6 +132,7 @@ impl ReferenceProfile {
             score: NumericRef::from_sample(acc.score.sample.sorted(), acc.score.seen(), psi_bins),
             label: (acc.label.seen > 0).then(|| acc.label.clone()),
             ops: ops_stats(acc),
+            multivariate: None,
         }
     }
 
@@ -187,6 +192,7 @@ mod tests {
             score: None,
             label: Some(label),
             ops: OpsStats::default(),
+            multivariate: None,
         };
         assert_eq!(profile(a).digest(), profile(b.clone()).digest());
         let mut c = b.clone();

@@ -417,6 +417,7 @@ impl Metrics {
         let rows = r
             .features
             .iter()
+            .chain(&r.multivariate)
             .chain(&r.prediction_vs_reference)
             .map(|d| (d, "reference"))
             .chain(
@@ -586,6 +587,7 @@ mod tests {
             performance: None,
             changes: Vec::new(),
             metric: None,
+            multivariate: Vec::new(),
         };
         let alert = AlertEvent {
             rule: "r".into(),
