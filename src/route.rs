@@ -60,9 +60,9 @@ pub const RECENT_WINDOWS: usize = 3;
 #[serde(rename_all = "snake_case")]
 pub enum Reference {
     /// Being built from the first records.
-    Building(Acc),
+    Building(Box<Acc>),
     /// Complete.
-    Ready(ReferenceProfile),
+    Ready(Box<ReferenceProfile>),
 }
 
 /// State of one model.
@@ -183,14 +183,14 @@ impl Router {
             .entry(model.to_string())
             .or_insert_with(|| ModelState {
                 index: FeatureIndex::default(),
-                reference: Reference::Building(Acc::new(
+                reference: Reference::Building(Box::new(Acc::new(
                     &[model],
                     AccCaps {
                         sample: 1,
                         categories: 1,
                     },
                     0,
-                )),
+                ))),
                 versions: BTreeMap::new(),
                 current_version: None,
                 dropped_features: 0,
@@ -199,7 +199,7 @@ impl Router {
                 multivariate_error: None,
             });
         state.index = index;
-        state.reference = Reference::Ready(profile);
+        state.reference = Reference::Ready(Box::new(profile));
         state.pinned = digest;
         // Windows in flight were typed and binned against the old reference: start afresh.
         for v in state.versions.values_mut() {
@@ -234,11 +234,11 @@ impl Router {
                 rec.model.to_string(),
                 ModelState {
                     index: FeatureIndex::default(),
-                    reference: Reference::Building(Acc::new(
+                    reference: Reference::Building(Box::new(Acc::new(
                         &[&rec.model, "reference"],
                         caps(cfg, config, true),
                         0,
-                    )),
+                    ))),
                     versions: BTreeMap::new(),
                     current_version: None,
                     dropped_features: 0,
@@ -346,7 +346,7 @@ impl Router {
                         }
                     }
                     model.index.frozen = true;
-                    model.reference = Reference::Ready(profile);
+                    model.reference = Reference::Ready(Box::new(profile));
                     out.reference_completed = Some(rec.model.to_string());
                     // Windows start after the reference: give them the score bins.
                     let score_bins = match &model.reference {
