@@ -3,7 +3,8 @@
 //! `testdata/baseline/fraud.json` (pinned by `config/vigil.example.toml`) was built with
 //!
 //!     cargo run --example gen_training 5000 > /tmp/train.jsonl
-//!     cargo run -- baseline --input /tmp/train.jsonl --output testdata/baseline/fraud.json
+//!     cargo run -- baseline --config config/vigil.example.toml --input /tmp/train.jsonl \
+//!         --output testdata/baseline/fraud.json
 //!
 //! usage: gen_training ROWS
 
