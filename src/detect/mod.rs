@@ -5,6 +5,7 @@
 
 pub mod accumulate;
 pub mod compare;
+pub mod metric;
 pub mod profile;
 pub mod series;
 pub mod stats;
