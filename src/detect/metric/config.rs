@@ -22,8 +22,9 @@ pub enum SeasonMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricDetectorConfig {
-    /// Samples in the rolling median / MAD window of `robust_z` (default 1000: 3.5 days of
-    /// 5-minute samples). Longer windows make a lasting shift stand out longer.
+    /// Samples in the rolling median / MAD window of `robust_z` (default 2000: a week of
+    /// 5-minute samples). Longer windows make a lasting shift stand out longer; memory is
+    /// 16 bytes per sample.
     pub robust_window: usize,
     /// Samples a series must have before `robust_z`, `ewma` and `pattern` score (default
     /// 16).
@@ -100,7 +101,7 @@ pub struct MetricDetectorConfig {
 impl Default for MetricDetectorConfig {
     fn default() -> Self {
         MetricDetectorConfig {
-            robust_window: 1000,
+            robust_window: 2000,
             warmup: 16,
             ewma_alpha: 0.01,
             ewma_lambda: 0.25,

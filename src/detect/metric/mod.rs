@@ -43,11 +43,11 @@
 //! (Student-t with 3 degrees of freedom: about 2.5 alarms a week of 5-minute samples).
 //! Raise `calib_quantile` where that is too often.
 //!
-//! **Memory per series** (defaults, bounded whatever the traffic): rolling window of 1000
-//! samples kept in arrival and sorted order (16 KiB); pattern history ring of 1025 samples
+//! **Memory per series** (defaults, bounded whatever the traffic): rolling window of 2000
+//! samples kept in arrival and sorted order (31 KiB); pattern history ring of 1025 samples
 //! plus 977 running distances (16 KiB); daily profile of 144 and weekly profile of 336
 //! buckets (27 KiB) and 504 hourly means (4 KiB); five decayed histograms of 320 bins
-//! (12.5 KiB). About 76 KiB in all; each part scales with its setting. Time per sample is
+//! (12.5 KiB). About 91 KiB in all; each part scales with its setting. Time per sample is
 //! O(`pattern_history` + `robust_window`): about 25 microseconds with the defaults.
 //!
 //! **Sampling.** Seasonal phase comes from `ts` (UTC), so irregular sampling and gaps are
