@@ -4,11 +4,13 @@
 //! (bounded per-series state), `profile` (the reference), `compare` (closing a window),
 //! `online` (per-event change detectors, checked against River), `join` and `perf` (labels
 //! joined to predictions and the performance they show, checked against scikit-learn),
-//! `multivariate` (k-means with linfa and MMD: drift in how features combine).
+//! `multivariate` (k-means with linfa and MMD: drift in how features combine),
+//! `metric` (streaming anomaly scores of serving metrics, measured on NAB).
 
 pub mod accumulate;
 pub mod compare;
 pub mod join;
+pub mod metric;
 pub mod multivariate;
 pub mod online;
 pub mod perf;
