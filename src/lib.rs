@@ -28,6 +28,7 @@ pub mod labels;
 pub mod pipeline;
 pub mod record;
 pub mod route;
+pub mod route_metrics;
 pub mod source;
 pub mod state;
 pub mod telemetry;

@@ -11,6 +11,7 @@ use crate::detect::profile::ReferenceProfile;
 use crate::labels::{LabelEffects, LabelRouter};
 use crate::record::{Record, RecordKind, RejectReason, Rejection, Ts, WindowKind, WindowReport};
 use crate::route::{Routed, Router};
+use crate::route_metrics::MetricRouter;
 use crate::source::decode::{decode, DecodeLimits};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -71,6 +72,9 @@ pub struct PipelineState {
     /// Label join and label windows.
     #[serde(default)]
     pub labels: LabelRouter,
+    /// Serving-metric series and their scorers.
+    #[serde(default)]
+    pub metrics: MetricRouter,
     /// The newest event time seen.
     pub watermark: Option<Ts>,
     /// Records processed (accepted or rejected).
@@ -284,7 +288,12 @@ impl Pipeline {
                 out.reports.append(&mut out.labels.reports);
                 RecordKind::Label
             }
-            Record::Metric(_) => RecordKind::Metric,
+            Record::Metric(m) => {
+                if let Some(r) = self.state.metrics.on_sample(m, &self.config)? {
+                    out.reports.push(r);
+                }
+                RecordKind::Metric
+            }
         };
         self.state.watermark = Some(self.state.watermark.map_or(ts, |w| w.max(ts)));
         for report in &out.reports {
@@ -318,7 +327,8 @@ impl Pipeline {
                     .collect();
                 self.state.alerts.on_window(&rules, report)
             };
-            if !full {
+            // Rollback decisions read inference and label windows only.
+            if !full || report.kind == WindowKind::Metric {
                 out.alerts.extend(events);
                 continue;
             }

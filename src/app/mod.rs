@@ -85,6 +85,18 @@ pub enum Display {
     Human,
 }
 
+/// One scored serving-metric sample, as `--scores-out` writes it.
+#[derive(Serialize)]
+struct MetricLine<'a> {
+    kind: &'static str,
+    ts: String,
+    name: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    value: f64,
+    scores: &'a BTreeMap<String, f64>,
+    anomaly: f64,
+}
+
 /// Counts for the end-of-run summary.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
@@ -94,6 +106,8 @@ pub struct Summary {
     pub rejected: u64,
     /// Windows evaluated.
     pub windows: u64,
+    /// Serving-metric samples scored.
+    pub metric_samples: u64,
     /// Alert transitions by state.
     pub alerts: BTreeMap<String, u64>,
     /// Rollback commands issued (new, not deduplicated ones).
@@ -200,9 +214,27 @@ impl Outputs {
             }
         }
         for r in &fx.reports {
-            self.summary.windows += 1;
-            if let Some(s) = &mut self.scores {
-                s.write(r)?;
+            match &r.metric {
+                Some(m) => {
+                    self.summary.metric_samples += 1;
+                    if let Some(s) = &mut self.scores {
+                        s.write(&MetricLine {
+                            kind: "metric",
+                            ts: crate::record::ts_to_rfc3339(r.start),
+                            name: &m.name,
+                            labels: &m.labels,
+                            value: m.value,
+                            scores: &m.scores,
+                            anomaly: m.anomaly,
+                        })?;
+                    }
+                }
+                None => {
+                    self.summary.windows += 1;
+                    if let Some(s) = &mut self.scores {
+                        s.write(r)?;
+                    }
+                }
             }
         }
         self.alerts(&fx.alerts)?;

@@ -9,6 +9,7 @@ use crate::act::notify::NotifiersConfig;
 use crate::act::policy::RollbackPolicy;
 use crate::alert::rule::Rule;
 use crate::detect::join::JoinConfig;
+use crate::detect::metric::MetricDetectorConfig;
 use crate::detect::multivariate::MultivariateConfig;
 use crate::detect::online::ChangeDetectorConfig;
 use crate::detect::perf::{PerfConfig, Task};
@@ -45,6 +46,8 @@ pub struct Config {
     pub notify: NotifiersConfig,
     /// OTLP push of the metrics (`[telemetry]`), when an endpoint is configured.
     pub otlp: Option<OtlpConfig>,
+    /// Serving-metric anomaly detection (`[metrics]`); `None` when `enabled = false`.
+    pub metrics: Option<MetricDetectorConfig>,
 }
 
 /// Pushing the metrics by OTLP/HTTP (protobuf), beside `/metrics`.
@@ -188,6 +191,9 @@ pub struct Limits {
     /// Records whose `ts` lies further than this from the newest event time seen are
     /// rejected as `bad_timestamp` (default 24h).
     pub max_timestamp_skew_ms: i64,
+    /// Serving-metric series tracked at once (default 1,000, ~91 KiB each); samples of
+    /// further series are rejected (too_many_series).
+    pub max_metric_series: usize,
 }
 
 impl Default for Limits {
@@ -199,6 +205,7 @@ impl Default for Limits {
             max_categories: 64,
             max_record_bytes: 64 * 1024,
             max_timestamp_skew_ms: 24 * 3600 * 1000,
+            max_metric_series: 1000,
         }
     }
 }
@@ -386,6 +393,9 @@ impl Config {
         }
         if self.otlp != new.otlp {
             out.push("telemetry".into());
+        }
+        if self.metrics != new.metrics {
+            out.push("metrics".into());
         }
         out
     }

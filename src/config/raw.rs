@@ -29,6 +29,9 @@ pub struct RawConfig {
     pub notify: RawNotify,
     /// `[telemetry]`: OTLP push.
     pub telemetry: RawTelemetry,
+    /// `[metrics]`: serving-metric anomaly detection (`enabled` plus the detector
+    /// settings); validated by hand so that every error carries its path.
+    pub metrics: Option<toml::Table>,
 }
 
 /// `[notify]`.
@@ -201,6 +204,8 @@ pub struct RawLimits {
     pub max_record_bytes: Option<u64>,
     /// How far a record's `ts` may lie from the newest event time seen.
     pub max_timestamp_skew: Option<String>,
+    /// Serving-metric series tracked at once.
+    pub max_metric_series: Option<u64>,
 }
 
 /// Per-model monitoring settings (`[defaults]` and `[models.NAME]`).

@@ -15,6 +15,7 @@ use crate::alert::rule::{
 };
 use crate::alert::state::AlertState;
 use crate::detect::join::JoinConfig;
+use crate::detect::metric::MetricDetectorConfig;
 use crate::detect::multivariate::MultivariateConfig;
 use crate::detect::online::ChangeDetectorConfig;
 use crate::detect::perf::{ScoreMeaning, Task};
@@ -155,6 +156,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     if let Some(v) = l.max_record_bytes {
         limits.max_record_bytes =
             bounded(&mut errs, "limits.max_record_bytes", v, 256, 64 << 20) as usize;
+    }
+    if let Some(v) = l.max_metric_series {
+        limits.max_metric_series =
+            bounded(&mut errs, "limits.max_metric_series", v, 1, 1_000_000) as usize;
     }
     if let Some(s) = &l.max_timestamp_skew {
         if let Some(d) = duration(&mut errs, "limits.max_timestamp_skew", s) {
@@ -308,8 +313,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         }
     });
 
+    let metrics = metric_detectors(&mut errs, raw.metrics.clone());
+
     if errs.0.is_empty() {
         Ok(Config {
+            metrics,
             join,
             notify,
             otlp,
@@ -1109,4 +1117,29 @@ fn notify(errs: &mut Errors, raw: &RawNotify) -> NotifiersConfig {
         out.webhooks.push(c);
     }
     out
+}
+
+fn metric_detectors(errs: &mut Errors, raw: Option<toml::Table>) -> Option<MetricDetectorConfig> {
+    let Some(mut t) = raw else {
+        return Some(MetricDetectorConfig::default());
+    };
+    let enabled = match t.remove("enabled") {
+        None => true,
+        Some(toml::Value::Boolean(b)) => b,
+        Some(_) => {
+            errs.push("metrics.enabled", "must be true or false");
+            true
+        }
+    };
+    let cfg: MetricDetectorConfig = match toml::Value::Table(t).try_into() {
+        Ok(c) => c,
+        Err(e) => {
+            errs.push("metrics", e.to_string().trim().replace('\n', " "));
+            return None;
+        }
+    };
+    for p in cfg.problems() {
+        errs.push(format!("metrics.{}", p.field), p.message);
+    }
+    enabled.then_some(cfg)
 }

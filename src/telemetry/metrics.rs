@@ -74,6 +74,10 @@ pub mod names {
     /// Gauge: estimated minus realised accuracy of the latest label window, by `model`,
     /// `version`.
     pub const ESTIMATE_ERROR: &str = "vigil_estimate_error";
+    /// Gauge: the latest anomaly score of a serving-metric series, by `series` (capped by
+    /// `limits.max_metric_series`) and `detector` (`anomaly` for the combined score,
+    /// `robust_z`, `ewma`, `seasonal`, `pattern`, `sustained`).
+    pub const METRIC_ANOMALY: &str = "vigil_metric_anomaly_score";
     /// Counter: labels joined to their predictions.
     pub const LABELS_JOINED: &str = "vigil_labels_joined_total";
     /// Counter: predictions and labels that left the join store unjoined, by `side`
@@ -100,6 +104,7 @@ pub mod names {
         ESTIMATE_ERROR,
         LABELS_JOINED,
         LABELS_UNJOINED,
+        METRIC_ANOMALY,
         RECORDS,
         REJECTED,
         WINDOWS,
@@ -154,6 +159,7 @@ pub struct Metrics {
     estimated_accuracy: Gauge<f64>,
     estimate_error: Gauge<f64>,
     labels_joined: Counter<u64>,
+    metric_anomaly: Gauge<f64>,
     labels_unjoined: Counter<u64>,
     notifications_sent: Counter<u64>,
     notifications_failed: Counter<u64>,
@@ -283,6 +289,10 @@ impl Metrics {
                 "Estimated minus realised accuracy of the latest label window.",
             ),
             labels_joined: counter(names::LABELS_JOINED, "Labels joined to their predictions."),
+            metric_anomaly: gauge(
+                names::METRIC_ANOMALY,
+                "Latest anomaly score of a serving-metric series, by detector.",
+            ),
             labels_unjoined: counter(
                 names::LABELS_UNJOINED,
                 "Predictions and labels that left the join store unjoined.",
@@ -388,6 +398,18 @@ impl Metrics {
     }
 
     fn report(&self, r: &WindowReport) {
+        if let Some(m) = &r.metric {
+            let series = KeyValue::new("series", m.series.clone());
+            self.metric_anomaly.record(
+                m.anomaly,
+                &[series.clone(), KeyValue::new("detector", "anomaly")],
+            );
+            for (d, v) in &m.scores {
+                self.metric_anomaly
+                    .record(*v, &[series.clone(), KeyValue::new("detector", d.clone())]);
+            }
+            return;
+        }
         let mv = [
             KeyValue::new("model", r.model.clone()),
             KeyValue::new("version", r.version.clone()),
@@ -636,9 +658,21 @@ mod tests {
             }),
             ..Default::default()
         };
+        let metric = WindowReport {
+            kind: crate::record::WindowKind::Metric,
+            metric: Some(crate::record::MetricSection {
+                series: "gpu_utilization{model=\"fraud\"}".into(),
+                name: "gpu_utilization".into(),
+                value: 0.9,
+                scores: [("robust_z".to_string(), 0.2)].into_iter().collect(),
+                anomaly: 0.2,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         Effects {
             accepted: Some(crate::record::RecordKind::Inference),
-            reports: vec![report, labels],
+            reports: vec![report, labels, metric],
             alerts: vec![alert],
             decisions: vec![
                 Decision::Issue(cmd),
