@@ -113,6 +113,9 @@ def fleet():
     b.panel("timeseries", "Rollback commands", [("sum by (model, dry_run) (increase(vigil_rollback_commands_total[1h]))", "{{model}} dry_run={{dry_run}}")], w=12)
     b.panel("timeseries", "Inference records per second", [("sum by (model) (rate(vigil_inference_records_total[5m]))", "{{model}}")], w=12, unit="reqps")
     b.panel("timeseries", "Error rate by model and version", [("vigil_error_rate", "{{model}} {{version}}")], w=12, unit="percentunit")
+    b.panel("timeseries", "Serving metric anomaly score (combined)", [('max by (series) (vigil_metric_anomaly_score{detector="anomaly"})', "{{series}}")], w=24,
+            description="Every serving-metric series vigil scores; 0.9 and above pages (metric_anomaly).",
+            field={"min": 0, "max": 1})
     return b
 
 
@@ -143,6 +146,8 @@ def model():
         (f'vigil_performance{{{sel}, metric="accuracy"}}', "{{version}} realised"),
     ], w=12, unit="percentunit", description="The estimate needs no labels: it moves before the labels arrive.")
     b.panel("timeseries", "Estimate error (estimated - realised accuracy)", [(f'vigil_estimate_error{{{sel}}}', "{{version}}")], w=12, unit="percentunit")
+    b.panel("timeseries", "Serving metrics of this model: anomaly scores by detector",
+            [('vigil_metric_anomaly_score{series=~".*model=\\"$model\\".*"}', "{{series}} {{detector}}")], w=24, field={"min": 0, "max": 1})
     b.annotation("vigil alerts", 'changes(vigil_alert_state{model="$model"}[2m]) > 0',
                  "{{rule}} {{version}}", "alert state changed")
     return b

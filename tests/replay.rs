@@ -454,3 +454,70 @@ fn a_drift_only_in_how_features_combine_is_caught_by_the_multivariate_detectors(
         );
     }
 }
+
+fn metric_stream(
+    dir: &Path,
+    name: &str,
+    samples: usize,
+    jump_at: Option<usize>,
+) -> std::path::PathBuf {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(77);
+    let noise = Normal::new(0.0, 2.0).expect("normal");
+    let mut text = String::new();
+    for i in 0..samples {
+        let mut v = 50.0 + noise.sample(&mut rng);
+        if jump_at.is_some_and(|j| i >= j) {
+            v += 40.0;
+        }
+        let ts = vigil::record::ts_to_rfc3339(START + i as i64 * 10_000);
+        text.push_str(&format!(
+            r#"{{"ts":"{ts}","name":"latency_p99_ms","labels":{{"model":"fraud","version":"v1"}},"value":{v:.3}}}"#
+        ));
+        text.push('\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[test]
+fn a_serving_metric_that_jumps_pages_and_a_steady_one_does_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let steady = metric_stream(dir.path(), "steady.jsonl", 4_000, None);
+    let r = replay(dir.path(), &steady, &[]);
+    let samples: Vec<_> = r.scores.iter().filter(|s| s["kind"] == "metric").collect();
+    assert_eq!(samples.len(), 4_000, "one score line per sample");
+    for s in &samples {
+        let a = s["anomaly"].as_f64().expect("anomaly");
+        assert!((0.0..=1.0).contains(&a));
+        assert!(s["scores"]["robust_z"].as_f64().is_some(), "{s}");
+    }
+    assert!(
+        r.alerts.iter().all(|a| a["rule"] != "metric_anomaly"),
+        "a steady series stays quiet: {:?}",
+        r.alerts
+    );
+
+    let jump = metric_stream(dir.path(), "jump.jsonl", 4_000, Some(3_000));
+    let r = replay(dir.path(), &jump, &[]);
+    let fired = r
+        .alerts
+        .iter()
+        .find(|a| a["rule"] == "metric_anomaly" && a["state"] == "firing")
+        .expect("the jump pages");
+    let at = chrono::DateTime::parse_from_rfc3339(fired["at"].as_str().expect("at"))
+        .expect("rfc3339")
+        .timestamp_millis();
+    assert!(at >= START + 3_000 * 10_000, "not before the jump");
+    assert!(
+        at <= START + 3_005 * 10_000,
+        "within five samples of it: {fired}"
+    );
+    assert_eq!(
+        fired["series"],
+        r#"latency_p99_ms{model="fraud",version="v1"}"#
+    );
+    assert_eq!(fired["model"], "fraud");
+}

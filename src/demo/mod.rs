@@ -67,6 +67,7 @@ pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<
     for topic in [
         "inference",
         "feedback",
+        "serving-metrics",
         "vigil.alerts",
         "serving.control",
         "vigil.dead-letter",
@@ -201,6 +202,20 @@ async fn produce(
                     if let Err((e, _)) = producer.send_result(rec) {
                         tracing::warn!(error = %e, "demo producer");
                     }
+                }
+            }
+            // Once a second, the serving layer's own p99 latency gauge.
+            if sent % RATE == 0 {
+                let p99 = 45.0 * b.latency_scale * (1.0 + 0.03 * ((sent / RATE) % 7) as f64);
+                let m = format!(
+                    r#"{{"ts":"{}","name":"serving_latency_p99_ms","labels":{{"model":"fraud","version":"{version}"}},"value":{p99:.2}}}"#,
+                    crate::record::ts_to_rfc3339(ts)
+                );
+                let rec = FutureRecord::to("serving-metrics")
+                    .key("fraud")
+                    .payload(m.as_bytes());
+                if let Err((e, _)) = producer.send_result(rec) {
+                    tracing::warn!(error = %e, "demo producer");
                 }
             }
             sent += 1;
