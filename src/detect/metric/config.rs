@@ -76,11 +76,12 @@ pub struct MetricDetectorConfig {
     /// Statistics a detector must have seen before it scores (default 100).
     pub calib_min: u64,
     /// Lower bound, in sigmas, of the quantile that z-score detectors are calibrated on
-    /// (default 3): on a very regular series a 3-sigma deviation is still not alarming.
+    /// (default 5): on a very regular series a 5-sigma deviation is still not alarming
+    /// (Gaussian noise then pages about 0.1 times a week at 5-minute samples).
     pub calib_floor: f64,
     /// Lower bound of the quantile that `pattern` is calibrated on, as a multiple of the
     /// series' long-run spread (1.2533 x its mean absolute deviation, about one sigma)
-    /// (default 0.1).
+    /// (default 1.0).
     pub pattern_floor: f64,
     /// Ratio above which a sample adds to the sustained-evidence accumulator (default 0.7:
     /// a sample that alone scores about 0.1).
