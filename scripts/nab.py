@@ -46,16 +46,19 @@ def main():
              "--alerts-out", os.devnull, "--commands-out", os.devnull],
             input="\n".join(r[2] for r in rows) + "\n", capture_output=True, text=True, check=True)
         scores = [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
-        scores = [s for s in scores if s.get("kind") == "metric"]
-        if len(scores) != len(rows):
-            sys.exit(f"{path}: {len(rows)} rows but {len(scores)} scores\n{proc.stderr}")
+        by_ts = {s["ts"][:19]: s["anomaly"] for s in scores if s.get("kind") == "metric"}
+        # A record vigil rejects (after a gap in a series longer than
+        # limits.max_timestamp_skew, the first two are held back) has no score: 0.
+        rejected = sum(1 for r in rows if json.loads(r[2])["ts"][:19] not in by_ts)
         os.makedirs(os.path.join(out, category), exist_ok=True)
         with open(os.path.join(out, category, f"vigil_{name}"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["timestamp", "value", "anomaly_score"])
-            for (ts, value, _), s in zip(rows, scores):
-                w.writerow([ts, value, f"{s['anomaly']:.6f}"])
-        print(f"[{i}/{len(files)}] {category}/{name}: {len(rows)} rows", file=sys.stderr)
+            for ts, value, rec in rows:
+                a = by_ts.get(json.loads(rec)["ts"][:19], 0.0)
+                w.writerow([ts, value, f"{a:.6f}"])
+        print(f"[{i}/{len(files)}] {category}/{name}: {len(rows)} rows, {rejected} rejected",
+              file=sys.stderr)
     subprocess.run([sys.executable, os.path.join(nab, "nab_score.py"), out,
                     os.path.join(nab, "combined_windows.json"), "--detector", "vigil"], check=True)
 

@@ -77,9 +77,16 @@ pub struct PipelineState {
     pub metrics: MetricRouter,
     /// The newest event time seen.
     pub watermark: Option<Ts>,
+    /// Records far from `watermark` that agree with each other: (first ts, count).
+    #[serde(default)]
+    pub jump: Option<(Ts, u32)>,
     /// Records processed (accepted or rejected).
     pub records: u64,
 }
+
+/// Records in a row, far from the stream's event time but close to each other, after which
+/// the stream's event time moves to them (the first `JUMP_CONFIRM - 1` are rejected).
+pub const JUMP_CONFIRM: u32 = 3;
 
 /// What a reload changed.
 #[derive(Debug, Default)]
@@ -239,14 +246,35 @@ impl Pipeline {
         if let Some(w) = self.state.watermark {
             let skew = self.config.limits.max_timestamp_skew_ms;
             if (ts - w).abs() > skew {
-                return Err(Rejection::new(
-                    RejectReason::BadTimestamp,
-                    format!(
-                        "ts {} is more than limits.max_timestamp_skew from the stream's event time {}",
-                        crate::record::ts_to_rfc3339(ts),
-                        crate::record::ts_to_rfc3339(w)
-                    ),
-                ));
+                // One record far from the stream is a bad timestamp; JUMP_CONFIRM records in
+                // a row that agree with each other are the stream moving on (a gap in the
+                // data, a replay of another period): the stream's event time follows them.
+                let confirmed = match &mut self.state.jump {
+                    Some((at, n)) if (ts - *at).abs() <= skew => {
+                        *n += 1;
+                        *n >= JUMP_CONFIRM
+                    }
+                    slot => {
+                        *slot = Some((ts, 1));
+                        false
+                    }
+                };
+                if !confirmed {
+                    return Err(Rejection::new(
+                        RejectReason::BadTimestamp,
+                        format!(
+                            "ts {} is more than limits.max_timestamp_skew from the stream's \
+                             event time {} (after {JUMP_CONFIRM} such records in a row that agree, \
+                             the stream's event time moves to them)",
+                            crate::record::ts_to_rfc3339(ts),
+                            crate::record::ts_to_rfc3339(w)
+                        ),
+                    ));
+                }
+                self.state.watermark = Some(ts);
+            }
+            if (ts - w).abs() <= skew {
+                self.state.jump = None;
             }
         }
         let kind = match rec {
@@ -295,7 +323,13 @@ impl Pipeline {
                 RecordKind::Metric
             }
         };
-        self.state.watermark = Some(self.state.watermark.map_or(ts, |w| w.max(ts)));
+        self.state.watermark = Some(self.state.watermark.map_or(ts, |w| {
+            if self.state.jump.take().is_some() {
+                ts // the jump was confirmed by this record
+            } else {
+                w.max(ts)
+            }
+        }));
         for report in &out.reports {
             let cfg = self.config.model(&report.model);
             let min = match report.kind {
@@ -352,6 +386,7 @@ mod tests {
     use super::*;
     use crate::alert::state::AlertState;
     use crate::demo::sim::{script, Behaviour, Phase, SimModel, Simulator};
+    use crate::record::RejectReason;
 
     const RULES: &str = r#"
 [defaults]
@@ -445,6 +480,36 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
         );
         assert_eq!(r.references_rebuilt, ["m"]);
         assert!(!p.state().router.models.contains_key("m"));
+    }
+
+    #[test]
+    fn a_gap_in_the_stream_is_followed_and_a_stray_timestamp_is_not() {
+        let config = Arc::new(Config::builtin());
+        let mut p = Pipeline::new(config, BTreeMap::new());
+        let line = |ts: i64| format!(r#"{{"ts":{ts},"name":"q","labels":{{}},"value":1.0}}"#);
+        let mut fx = Effects::default();
+        let day = 86_400_000;
+        let t0 = 1_767_225_600_000;
+        let mut outcome = |p: &mut Pipeline, ts: i64| {
+            p.process(line(ts).as_bytes(), None, &mut fx);
+            fx.rejection.as_ref().map(|r| r.reason)
+        };
+        assert_eq!(outcome(&mut p, t0), None);
+        // A stray record a year ahead: rejected, and the stream goes on.
+        assert_eq!(
+            outcome(&mut p, t0 + 365 * day),
+            Some(RejectReason::BadTimestamp)
+        );
+        assert_eq!(outcome(&mut p, t0 + 1000), None);
+        // A gap of three days: the first records after it are held back, then followed.
+        let t1 = t0 + 3 * day;
+        assert_eq!(outcome(&mut p, t1), Some(RejectReason::BadTimestamp));
+        assert_eq!(outcome(&mut p, t1 + 1000), Some(RejectReason::BadTimestamp));
+        assert_eq!(outcome(&mut p, t1 + 2000), None);
+        assert_eq!(outcome(&mut p, t1 + 3000), None);
+        assert_eq!(p.state().watermark, Some(t1 + 3000));
+        // And the old period is now far behind.
+        assert_eq!(outcome(&mut p, t0 + 2000), Some(RejectReason::BadTimestamp));
     }
 
     #[test]
