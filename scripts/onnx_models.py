@@ -12,9 +12,15 @@ skl2onnx and writes:
                                          TreeEnsembleRegressor + LabelEncoder + arithmetic)
     testdata/models/gbc.onnx             GradientBoostingClassifier, binary, no ZipMap
                                          (ai.onnx.ml TreeEnsembleClassifier, LOGISTIC)
+    testdata/models/gbc_zipmap.onnx      the same classifier as skl2onnx writes it by default,
+                                         ending in a ZipMap
     testdata/models/rf_regressor.onnx    RandomForestRegressor (TreeEnsembleRegressor, AVERAGE)
     testdata/models/unsupported_op.onnx  a hand-made model with an operator vigil does not
                                          support (ai.onnx.ml SVMRegressor), for the error test
+    testdata/models/*.onnx (others)      more error cases: a 3-D input, skl2onnx's MLPRegressor
+                                         output flattened to [8N, 1], an unsupported
+                                         attribute value, a file that is not ONNX
+    testdata/models/trees/*.onnx         25 hand-made tree ensembles (see tree_cases())
     testdata/fixtures/onnx.json          per model: the detector config (inputs with their
                                          scaling and missing value, output and score mapping),
                                          test records (with nulls and absent features), the
@@ -462,6 +468,9 @@ def build():
     gbc.fit(xr, label)
     path = save(to_onnx(gbc, xr[:1], options={"zipmap": False}, target_opset=TARGET_OPSET),
                 "gbc.onnx")
+    # skl2onnx's default ends classifiers with a ZipMap (a sequence of maps): vigil reads
+    # the `probabilities` value ahead of it.
+    save(to_onnx(gbc, xr[:1], target_opset=TARGET_OPSET), "gbc_zipmap.onnx")
     models.append(entry(
         "gbc", path, "f32", config_inputs(mean, None), "probabilities",
         {"kind": "score", "column": 1, "negate": False}, records,
