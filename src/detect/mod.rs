@@ -5,6 +5,7 @@
 
 pub mod accumulate;
 pub mod compare;
+pub mod onnx;
 pub mod profile;
 pub mod series;
 pub mod stats;
