@@ -1,17 +1,32 @@
 //! Record features -> one row of the model's input tensor: by name, each column scaled as
 //! configured, null and absent features replaced by the column's missing value. Writes into
-//! a caller's buffer; no allocation per record.
+//! a caller's buffer. A serving layer logs a model's features in the same order record
+//! after record, so the column found at each position is remembered and checked with one
+//! string comparison; the hash lookup (and an allocation, for a feature the model does not
+//! use) happens only when the order changes.
 
 use super::FeatureInput;
 use crate::record::FeatureValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+/// What the feature at a record position was last time.
+#[derive(Debug, Clone)]
+enum Seen {
+    Column(usize),
+    Unused(String),
+}
+
+/// Positions remembered at most (records of more features look the rest up by hash).
+const MEMO: usize = 1024;
+
 /// Column layout of the input, compiled from the config.
 #[derive(Debug, Clone)]
 pub(crate) struct FeatureMap {
     names: Vec<String>,
     index: HashMap<String, usize>,
+    /// Per record position, the feature seen there last.
+    seen: Vec<Seen>,
     /// `(mean, std, scaled)` per column.
     scale: Vec<(f64, f64, bool)>,
     /// The prepared (scaled) missing value per column.
@@ -58,6 +73,7 @@ impl FeatureMap {
                 .enumerate()
                 .map(|(c, i)| (i.name.clone(), c))
                 .collect(),
+            seen: Vec::new(),
             scale,
             missing,
         }
@@ -68,21 +84,34 @@ impl FeatureMap {
         self.names.len()
     }
 
-    /// The column of a feature name. Records usually list features in the same order as
-    /// the config, so position `pos` is tried before the hash lookup.
+    /// The column of the feature `name` at record position `pos`, if the model uses it.
     #[inline]
-    fn column(&self, pos: usize, name: &str) -> Option<usize> {
-        match self.names.get(pos) {
-            Some(n) if n == name => Some(pos),
-            _ => self.index.get(name).copied(),
+    fn column(&mut self, pos: usize, name: &str) -> Option<usize> {
+        match self.seen.get(pos) {
+            Some(Seen::Column(c)) if self.names[*c] == name => return Some(*c),
+            Some(Seen::Unused(n)) if n == name => return None,
+            _ => {}
         }
+        let found = self.index.get(name).copied();
+        if pos <= self.seen.len() && pos < MEMO {
+            let seen = match found {
+                Some(c) => Seen::Column(c),
+                None => Seen::Unused(name.to_string()),
+            };
+            if pos == self.seen.len() {
+                self.seen.push(seen);
+            } else {
+                self.seen[pos] = seen;
+            }
+        }
+        found
     }
 
     /// Writes one record into `row` (`width()` values). Features the model does not use are
     /// ignored; a repeated feature keeps its last value. Returns the name of a feature
     /// holding a string where a number is needed.
     pub fn fill<'f, T: Element>(
-        &self,
+        &mut self,
         features: &'f [(Cow<'_, str>, FeatureValue<'_>)],
         row: &mut [T],
     ) -> Result<(), &'f str> {
@@ -142,7 +171,7 @@ mod tests {
 
     #[test]
     fn maps_by_name_in_any_order_and_scales() {
-        let m = map();
+        let mut m = map();
         let mut row = [0f64; 3];
         let rec = [
             f("c", FeatureValue::Num(3.0)),
@@ -152,11 +181,22 @@ mod tests {
         ];
         m.fill(&rec, &mut row).unwrap();
         assert_eq!(row, [2.0, 1.0, 3.0]);
+        // Remembered positions are checked: another order maps the same.
+        let rec = [
+            f("b", FeatureValue::Num(5.0)),
+            f("a", FeatureValue::Num(12.0)),
+            f("unused", FeatureValue::Num(1.0)),
+            f("c", FeatureValue::Null),
+        ];
+        m.fill(&rec, &mut row).unwrap();
+        assert!(row[0] == 1.0 && row[1] == 5.0 && row[2].is_nan(), "{row:?}");
+        m.fill(&rec, &mut row).unwrap();
+        assert!(row[0] == 1.0 && row[1] == 5.0 && row[2].is_nan(), "{row:?}");
     }
 
     #[test]
     fn null_and_absent_take_the_missing_value_scaled() {
-        let m = map();
+        let mut m = map();
         let mut row = [9f32; 3];
         m.fill(&[f("a", FeatureValue::Null)], &mut row).unwrap();
         assert_eq!(row[0], 0.0);
@@ -166,7 +206,7 @@ mod tests {
 
     #[test]
     fn a_string_for_a_mapped_feature_is_refused_by_name() {
-        let m = map();
+        let mut m = map();
         let mut row = [0f64; 3];
         let rec = [f("b", FeatureValue::Cat("7".into()))];
         assert_eq!(m.fill(&rec, &mut row), Err("b"));
