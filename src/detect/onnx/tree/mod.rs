@@ -60,6 +60,8 @@ pub(crate) struct TreeEnsemble {
     base_values: Vec<f64>,
     max_feature: usize,
     classes: Option<Classes>,
+    /// Every branch is BRANCH_LEQ without a missing track.
+    plain_leq: bool,
 }
 
 /// An input element type, which also fixes the precision of thresholds and sums.
@@ -290,7 +292,6 @@ impl TreeEnsemble {
             .max()
             .unwrap_or(0);
         Ok(TreeEnsemble {
-            nodes,
             roots,
             weights,
             n_outputs,
@@ -298,6 +299,10 @@ impl TreeEnsemble {
             post_transform: raw.post_transform,
             base_values,
             max_feature,
+            plain_leq: nodes
+                .iter()
+                .all(|n| n.mode == NodeMode::Leaf || (n.mode == NodeMode::Leq && !n.missing_true)),
+            nodes,
             classes,
         })
     }
@@ -320,6 +325,14 @@ impl TreeEnsemble {
     #[inline]
     fn leaf<I: Input>(&self, root: u32, row: &[I]) -> &Node {
         let mut node = &self.nodes[root as usize];
+        if self.plain_leq {
+            // scikit-learn's layout: one comparison, no missing tracks (NaN goes false).
+            while node.mode != NodeMode::Leaf {
+                let go = row[node.feature as usize].to_f64() <= I::threshold(node);
+                node = &self.nodes[if go { node.a } else { node.b } as usize];
+            }
+            return node;
+        }
         while node.mode != NodeMode::Leaf {
             let x = row[node.feature as usize].to_f64();
             let t = I::threshold(node);
@@ -361,12 +374,14 @@ impl TreeEnsemble {
                 z.len()
             ));
         }
-        let mut scores = vec![Score::<I::Acc>::EMPTY; n];
+        // Per-output scores; the single-target path needs none.
+        let single = self.classes.is_none() && n == 1;
+        let mut scores = vec![Score::<I::Acc>::EMPTY; if single { 0 } else { n }];
         for r in 0..rows {
             let row = &x[r * width..(r + 1) * width];
             let out = &mut z[r * n..(r + 1) * n];
             match &self.classes {
-                None if n == 1 => {
+                None if single => {
                     let leaves = self.roots.iter().map(|&root| self.leaf(root, row));
                     out[0] = self.regress1::<I::Acc, _>(leaves);
                 }
