@@ -450,32 +450,50 @@ impl Runner {
             InputDtype::F64 => f64::datum_type(),
         };
         let output = &prepared.info.output;
+        let n = model.symbols.sym("N");
+        // A model whose batch dimension is fixed at 1 is typed for exactly that.
+        let rows_dim = if prepared.info.single_row {
+            1.to_dim()
+        } else {
+            n.to_dim()
+        };
+        let fact = InferenceFact::dt_shape(dt, tvec![rows_dim, width.to_dim()]);
+        // Typed and decluttered once with a symbolic batch; the single-row plan binds it to
+        // 1 afterwards, which keeps the batch axis (optimising for [1, F] from the start
+        // squeezes it out and runs a reshape around every operator).
+        let decluttered = model
+            .with_input_fact(0, fact)
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_decluttered())
+            .map_err(|e| model_err("cannot type the graph", e))?;
         let plan = |rows: Option<usize>| -> Result<(TypedSimpleState, usize), OnnxError> {
-            let m = model.clone();
-            let n: TDim = match rows {
-                Some(r) => r.to_dim(),
-                None => m.symbols.sym("N").to_dim(),
+            let (mut m, rows_dim) = match rows {
+                Some(r) => {
+                    let subs = std::collections::HashMap::from([(n.clone(), r.to_dim())]);
+                    let m = decluttered
+                        .set_symbols(&subs)
+                        .map_err(|e| model_err("cannot fix the batch size", e))?;
+                    (m, r.to_dim())
+                }
+                None => (decluttered.clone(), n.to_dim()),
             };
-            let fact = InferenceFact::dt_shape(dt, tvec![n.clone(), width.to_dim()]);
-            let m = m
-                .with_input_fact(0, fact)
-                .and_then(|m| m.into_optimized())
-                .map_err(|e| model_err("cannot type and optimise the graph", e))?;
+            m.optimize()
+                .map_err(|e| model_err("cannot optimise the graph", e))?;
             let fact = m
                 .output_fact(0)
                 .map_err(|e| model_err("no output", e))?
                 .clone();
             let shape: Vec<TDim> = fact.shape.iter().cloned().collect();
             let cols = match shape.as_slice() {
-                [r] if *r == n => Some(1),
-                [r, c] if *r == n => c.to_usize().ok(),
+                [r] if *r == rows_dim => Some(1),
+                [r, c] if *r == rows_dim => c.to_usize().ok(),
                 _ => None,
             };
             let cols = cols.ok_or_else(|| OnnxError::OutputShape {
                 path: path.to_path_buf(),
                 output: output.clone(),
                 expected: "[N] or [N, C]: one row per input row".into(),
-                found: format!("{:?} for N = {n}", shape),
+                found: format!("{:?} for N = {rows_dim}", shape),
             })?;
             let plan = m
                 .into_runnable()
