@@ -527,5 +527,37 @@ fn a_classifier_ending_in_zipmap_is_read_ahead_of_it() {
     cfg.output.select = OutputRef::Name("output_probability".into());
     let e = err(&cfg);
     assert!(matches!(e, OnnxError::UnsupportedOperator { .. }), "{e}");
-    assert!(e.to_string().contains("uses operator ai.onnx.ml.ZipMap"), "{e}");
+    assert!(
+        e.to_string().contains("uses operator ai.onnx.ml.ZipMap"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_model_with_a_fixed_batch_of_one_runs_row_by_row_and_other_fixed_sizes_are_refused() {
+    let mut cfg = ae_config();
+    cfg.path = models().join("fixed_batch_1.onnx");
+    cfg.output = OutputSpec::default();
+    for input in &mut cfg.inputs {
+        input.scale = None;
+    }
+    let mut det = OnnxDetector::load(&cfg).unwrap();
+    assert!(det.info().single_row);
+    assert_eq!(det.batch_size(), 1);
+    let recs: Vec<Record> = (0..3)
+        .map(|i| vec![(Cow::Borrowed("amount"), FeatureValue::Num(i as f64))])
+        .collect();
+    let rows: Vec<&[_]> = recs.iter().map(|r| &r[..]).collect();
+    let mut out = Vec::new();
+    det.score_batch(&rows, &mut out).unwrap();
+    assert_eq!(out, vec![0.0, 2.0, 4.0]);
+
+    cfg.path = models().join("fixed_batch_4.onnx");
+    let e = err(&cfg);
+    assert!(matches!(e, OnnxError::InputShape { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("shape [4, 8], expected a dynamic batch dimension (or 1) first"),
+        "{e}"
+    );
 }
