@@ -1,11 +1,11 @@
 //! Throughput of the `onnx` detector on the shipped models (`testdata/models`, configs and
-//! records from `testdata/fixtures/onnx.json`): rows/s scoring one record at a time
+//! records from `testdata/fixtures/onnx.json`): rows scored one record at a time
 //! (`score_one`) and in micro-batches (`score_batch`, 64 and 256 rows), per second of CPU
 //! time of the benchmark thread (so that other work on the machine does not count), each
-//! the best of three runs of at least `--seconds` (default 1). Records go through the whole detector
-//! path: features looked up by name, scaled, fed to tract, the output turned into a score.
-//! Prints one JSON line. `scripts/onnx_models.py` prints onnxruntime's numbers on the same
-//! models and rows.
+//! the best of three runs of at least `--seconds` (default 1). Records go through the whole
+//! detector path: features looked up by name, scaled, fed to tract, the output turned into
+//! a score. Prints one JSON line. `scripts/onnx_models.py` prints onnxruntime's numbers on
+//! the same models and rows.
 //!
 //! usage: cargo run --release --example onnx_bench [-- --seconds S] [--only MODEL] [--single]
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Small real ONNX anomaly models and onnxruntime's outputs on them, for vigil's `onnx` detector.
 
-Trains four models on seeded synthetic tabular data (8 numeric features of a payments-like
+Trains four kinds of model on seeded synthetic tabular data (8 numeric features of a payments-like
 stream, driven by 3 latent factors so that the features are correlated), exports them with
 skl2onnx and writes:
 
@@ -28,8 +28,9 @@ skl2onnx and writes:
                                          outputs and the anomaly scores the mapping gives
 
 tests/reference_onnx.rs checks vigil against onnx.json; examples/onnx_bench.rs measures vigil
-on the same models while this script prints onnxruntime's rows/s (one row per call and in
-micro-batches, one thread, from Python) as one JSON line.
+on the same models and rows while this script prints onnxruntime's rows per CPU-second (one
+row per call and in micro-batches of 64 and 256, one intra-op thread, called from Python, so
+each single-row call includes a few microseconds of Python) as one JSON line.
 
 Opsets are pinned: skl2onnx 1.20 emits ai.onnx.ml opset 4 by default, which it then refuses
 to write ("You need to specify target_opset={'ai.onnx.ml': 3}"); ai.onnx.ml 3 goes with

@@ -17,7 +17,7 @@
 //!
 //! | operator (ai.onnx.ml) | supported |
 //! |---|---|
-//! | `TreeEnsembleRegressor` (opsets 1-3) | modes BRANCH_LEQ, BRANCH_LT, BRANCH_GTE, BRANCH_GT, BRANCH_EQ, BRANCH_NEQ, LEAF; `nodes_missing_value_tracks_true`; aggregate SUM, AVERAGE, MIN, MAX; post_transform NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO, PROBIT; `base_values`; float or double thresholds, weights and base values (`*_as_tensor`); float or double input, 2-D |
+//! | `TreeEnsembleRegressor` (opsets 1-3) | modes BRANCH_LEQ, BRANCH_LT, BRANCH_GTE, BRANCH_GT, BRANCH_EQ, BRANCH_NEQ, LEAF; `nodes_missing_value_tracks_true`; aggregate SUM, AVERAGE, MIN, MAX; post_transform NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO, PROBIT (with one target only PROBIT has an effect, as in onnxruntime); `base_values`; float or double thresholds, weights and base values (`*_as_tensor`); float or double input, 2-D |
 //! | `TreeEnsembleClassifier` (opsets 1-3) | the same, with `classlabels_int64s` or `classlabels_strings` (at least two classes); outputs label and scores |
 //! | `LabelEncoder` (opsets 2-4) | int64, float or double keys and values (`keys_*`/`values_*`, `keys_tensor`/`values_tensor`, `default_*`); not strings |
 //! | `ArrayFeatureExtractor`, `CategoryMapper`, `LinearClassifier`, `LinearRegressor`, `Normalizer` | as tract implements them |

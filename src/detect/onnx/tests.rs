@@ -160,3 +160,57 @@ fn scores_are_pure_functions_of_the_record() {
     let again: Vec<f64> = again.into_iter().rev().collect();
     assert_eq!(first, again);
 }
+
+#[test]
+fn reconstruction_metrics_read_the_output_against_the_input_or_alone() {
+    let names = FEATURES.map(|n| n.to_string());
+    let mut cfg = OnnxDetectorConfig {
+        path: models().join("autoencoder.onnx"),
+        inputs: names.iter().map(|n| FeatureInput::new(n.clone())).collect(),
+        ..Default::default()
+    };
+    let data = rows(5);
+    let rows: Vec<&Features> = data.iter().map(|r| &r[..]).collect();
+    let mut out = Vec::new();
+    OnnxDetector::load(&cfg)
+        .unwrap()
+        .output_batch(&rows, &mut out)
+        .unwrap();
+    let x = |r: usize, c: usize| match data[r][c].1 {
+        FeatureValue::Num(v) => v as f32 as f64,
+        _ => unreachable!("numbers only"),
+    };
+    type Metric = fn(&[f64]) -> f64;
+    let cases: [(bool, ErrorMetric, Metric); 4] = [
+        (true, ErrorMetric::Mse, |e| {
+            e.iter().map(|v| v * v).sum::<f64>() / 8.0
+        }),
+        (true, ErrorMetric::Mae, |e| {
+            e.iter().map(|v| v.abs()).sum::<f64>() / 8.0
+        }),
+        (true, ErrorMetric::MaxAbs, |e| {
+            e.iter().map(|v| v.abs()).fold(0.0, f64::max)
+        }),
+        (false, ErrorMetric::Mae, |e| {
+            e.iter().map(|v| v.abs()).sum::<f64>() / 8.0
+        }),
+    ];
+    for (against_input, metric, want) in cases {
+        cfg.output.score = ScoreMapping::ReconstructionError {
+            against_input,
+            metric,
+        };
+        let mut det = OnnxDetector::load(&cfg).unwrap();
+        let mut got = Vec::new();
+        det.score_batch(&rows, &mut got).unwrap();
+        for (r, &g) in got.iter().enumerate() {
+            let e: Vec<f64> = (0..8)
+                .map(|c| out[r * 8 + c] - if against_input { x(r, c) } else { 0.0 })
+                .collect();
+            assert!(
+                (g - want(&e)).abs() <= 1e-12 * want(&e).abs().max(1.0),
+                "{metric:?}"
+            );
+        }
+    }
+}
