@@ -5,7 +5,8 @@
 //! `online` (per-event change detectors, checked against River), `join` and `perf` (labels
 //! joined to predictions and the performance they show, checked against scikit-learn),
 //! `multivariate` (k-means with linfa and MMD: drift in how features combine),
-//! `metric` (streaming anomaly scores of serving metrics, measured on NAB).
+//! `metric` (streaming anomaly scores of serving metrics, measured on NAB),
+//! `onnx` (the user's own ONNX models run in-process with tract, tree ensembles included).
 
 pub mod accumulate;
 pub mod compare;
@@ -13,6 +14,7 @@ pub mod join;
 pub mod metric;
 pub mod multivariate;
 pub mod online;
+pub mod onnx;
 pub mod perf;
 pub mod profile;
 pub mod series;
