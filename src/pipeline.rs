@@ -7,6 +7,7 @@
 use crate::act::policy::{Decision, RollbackState};
 use crate::alert::state::{ActiveAlert, AlertEvent, AlertTable};
 use crate::config::Config;
+use crate::detect::onnx::OnnxDetector;
 use crate::detect::profile::ReferenceProfile;
 use crate::labels::{LabelEffects, LabelRouter};
 use crate::record::{Record, RecordKind, RejectReason, Rejection, Ts, WindowKind, WindowReport};
@@ -109,11 +110,22 @@ fn decode_limits(config: &Config) -> DecodeLimits {
 }
 
 /// The pipeline: config plus state.
-#[derive(Debug)]
 pub struct Pipeline {
     config: Arc<Config>,
     limits: DecodeLimits,
     state: PipelineState,
+    /// The loaded ONNX detectors by model, in config order (loaded by the app, which does
+    /// the file I/O; not part of the state: they are rebuilt from config at start).
+    onnx: BTreeMap<String, Vec<OnnxDetector>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("records", &self.state.records)
+            .field("onnx_models", &self.onnx.len())
+            .finish()
+    }
 }
 
 impl Pipeline {
@@ -149,7 +161,13 @@ impl Pipeline {
             config,
             limits,
             state,
+            onnx: BTreeMap::new(),
         }
+    }
+
+    /// Installs the loaded ONNX detectors (by model, in config order).
+    pub fn set_onnx(&mut self, onnx: BTreeMap<String, Vec<OnnxDetector>>) {
+        self.onnx = onnx;
     }
 
     /// The config in force.
@@ -281,10 +299,20 @@ impl Pipeline {
             Record::Inference(r) => {
                 let mut routed = Routed::default();
                 let rollback = &self.state.rollback;
+                // The model's ONNX detectors score the record first: the routing that
+                // follows puts the scores in the reference or the current window.
+                let scores: Vec<Option<f64>> = match self.onnx.get_mut(r.model.as_ref()) {
+                    Some(dets) => dets
+                        .iter_mut()
+                        .map(|d| d.score_one(&r.features).ok())
+                        .collect(),
+                    None => Vec::new(),
+                };
                 self.state.router.route(
                     r,
                     &self.config,
                     |m| rollback.last_healthy(m).map(str::to_string),
+                    &scores,
                     &mut routed,
                 )?;
                 out.reports = routed.reports;

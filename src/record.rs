@@ -449,6 +449,10 @@ pub struct WindowReport {
     /// `features`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub multivariate: Vec<Drift>,
+    /// The user's ONNX models: their scores of the window against the reference's (KS, and
+    /// the share beyond the reference quantile), adjusted together with `features`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_scores: Vec<Drift>,
     /// Metric samples: the series and its anomaly scores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<MetricSection>,

@@ -7,11 +7,13 @@ use crate::config::{Config, InferenceStream, ModelConfig, WindowSpec};
 use crate::detect::accumulate::{Acc, AccCaps, FeatureIndex};
 use crate::detect::compare::adjust;
 use crate::detect::compare::{close_window, LastWindow, TestSettings, WindowId};
+use crate::detect::multivariate::tail::beta_binomial_sf;
 use crate::detect::multivariate::{MultivariateBuilder, MultivariateReport, MultivariateWindow};
 use crate::detect::online::ChangeDetector;
-use crate::detect::profile::ReferenceProfile;
+use crate::detect::profile::{ReferenceProfile, ScoreRef};
 use crate::detect::series::stable_hash;
 use crate::detect::stats::KsMemo;
+use crate::detect::stats::Reservoir;
 use crate::labels::MAX_CHANGES;
 use crate::record::{
     ChangeReport, Drift, FeatureValue, InferenceRecord, RejectReason, Rejection, Status, TestKind,
@@ -50,6 +52,9 @@ pub struct VersionState {
     /// The current window of the multivariate detectors, when the reference has them.
     #[serde(default)]
     pub multivariate: Option<MultivariateWindow>,
+    /// The current window of each ONNX detector's scores, in config order.
+    #[serde(default)]
+    pub model_scores: Vec<ScoreWindow>,
 }
 
 /// Tested windows whose error counts are pooled for comparisons with the next version.
@@ -88,6 +93,20 @@ pub struct ModelState {
     /// Why the multivariate profile could not be built, if it could not.
     #[serde(default)]
     pub multivariate_error: Option<String>,
+    /// The reference's scores by each ONNX detector, while the reference is built.
+    #[serde(default)]
+    pub reference_scores: Vec<Reservoir>,
+}
+
+/// One ONNX detector's scores in the current window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScoreWindow {
+    /// A bounded sample of the scores (for the KS test against the reference's).
+    pub sample: Reservoir,
+    /// Scores beyond the reference threshold.
+    pub far: u64,
+    /// Scores counted.
+    pub n: u64,
 }
 
 /// What routing one record produced.
@@ -197,6 +216,7 @@ impl Router {
                 pinned: None,
                 multivariate: None,
                 multivariate_error: None,
+                reference_scores: Vec::new(),
             });
         state.index = index;
         state.reference = Reference::Ready(Box::new(profile));
@@ -216,6 +236,7 @@ impl Router {
         rec: &InferenceRecord<'_>,
         config: &Config,
         protected: impl Fn(&str) -> Option<String>,
+        scores: &[Option<f64>],
         out: &mut Routed,
     ) -> Result<(), Rejection> {
         let cfg = config.model(&rec.model);
@@ -251,6 +272,16 @@ impl Router {
                         .ok()
                     }),
                     multivariate_error: None,
+                    reference_scores: cfg
+                        .onnx
+                        .iter()
+                        .map(|o| {
+                            Reservoir::new(
+                                cfg.reference_sample_size,
+                                stable_hash(&[&rec.model, "onnx", &o.name]),
+                            )
+                        })
+                        .collect(),
                 },
             );
         }
@@ -308,6 +339,7 @@ impl Router {
                         .collect(),
                     changes: Vec::new(),
                     multivariate: None,
+                    model_scores: Vec::new(),
                 },
             );
         }
@@ -331,6 +363,11 @@ impl Router {
                 if let Some(b) = model.multivariate.as_mut() {
                     b.push(&rec.features);
                 }
+                for (r, s) in model.reference_scores.iter_mut().zip(scores) {
+                    if let Some(s) = s {
+                        r.push(*s);
+                    }
+                }
                 let v = model
                     .versions
                     .get_mut(rec.version.as_ref())
@@ -345,6 +382,13 @@ impl Router {
                             Err(e) => model.multivariate_error = Some(e.to_string()),
                         }
                     }
+                    profile.model_scores = cfg
+                        .onnx
+                        .iter()
+                        .zip(&model.reference_scores)
+                        .filter_map(|(o, r)| ScoreRef::new(&o.name, r, o.quantile))
+                        .collect();
+                    model.reference_scores.clear();
                     model.index.frozen = true;
                     model.reference = Reference::Ready(Box::new(profile));
                     out.reference_completed = Some(rec.model.to_string());
@@ -412,6 +456,32 @@ impl Router {
             profile.score_bins(),
         );
         let mut changed = false;
+        if !profile.model_scores.is_empty() && state.model_scores.is_empty() {
+            state.model_scores = profile
+                .model_scores
+                .iter()
+                .map(|r| ScoreWindow {
+                    sample: Reservoir::new(
+                        cfg.window_sample_size,
+                        stable_hash(&[&rec.model, &rec.version, "onnx", &r.name]),
+                    ),
+                    far: 0,
+                    n: 0,
+                })
+                .collect();
+        }
+        for ((w, r), s) in state
+            .model_scores
+            .iter_mut()
+            .zip(&profile.model_scores)
+            .zip(scores)
+        {
+            if let Some(s) = s {
+                w.sample.push(*s);
+                w.n += 1;
+                w.far += u64::from(*s > r.threshold);
+            }
+        }
         if let Some(p) = &profile.multivariate {
             let seed = stable_hash(&[&rec.model, &rec.version, "multivariate"]);
             state
@@ -503,19 +573,32 @@ fn close(
     );
     let mut report = report;
     report.changes = std::mem::take(&mut state.changes);
+    let testable = state.acc.records >= cfg.min_window_records;
     if let (Some(p), Some(w)) = (&profile.multivariate, state.multivariate.as_mut()) {
-        if state.acc.records >= cfg.min_window_records {
+        if testable {
             let seed = stable_hash(&[model, version, &state.window.to_string()]);
             report.multivariate = multivariate_rows(&w.finish(p, seed));
-            // One family with the univariate tests: the false-alarm control covers both.
-            let mut all: Vec<Drift> = report.features.drain(..).collect();
-            let n = all.len();
-            all.append(&mut report.multivariate);
-            adjust(&mut all, cfg.correction);
-            report.multivariate = all.split_off(n);
-            report.features = all;
         }
         w.clear();
+    }
+    if testable {
+        report.model_scores = score_rows(&profile.model_scores, &state.model_scores, ks);
+    }
+    for w in &mut state.model_scores {
+        w.sample.clear();
+        w.far = 0;
+        w.n = 0;
+    }
+    if !report.multivariate.is_empty() || !report.model_scores.is_empty() {
+        // One family with the univariate tests: the false-alarm control covers them all.
+        let mut all: Vec<Drift> = report.features.drain(..).collect();
+        let (n, m) = (all.len(), report.multivariate.len());
+        all.append(&mut report.multivariate);
+        all.append(&mut report.model_scores);
+        adjust(&mut all, cfg.correction);
+        report.model_scores = all.split_off(n + m);
+        report.multivariate = all.split_off(n);
+        report.features = all;
     }
     if state.acc.records >= cfg.min_window_records {
         let mut last = last;
@@ -587,6 +670,50 @@ fn multivariate_rows(r: &MultivariateReport) -> Vec<Drift> {
             m.n_current as u64,
             m.n_reference as u64,
         ));
+    }
+    out
+}
+
+/// The ONNX detectors' tests of a window: the score distribution against the reference's
+/// (KS) and the share of records beyond the reference's quantile (a beta-binomial test that
+/// allows for the threshold being an order statistic of the reference sample).
+fn score_rows(refs: &[ScoreRef], windows: &[ScoreWindow], ks: &mut KsMemo) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for (r, w) in refs.iter().zip(windows) {
+        if w.n == 0 {
+            continue;
+        }
+        let sorted = w.sample.sorted();
+        let result = ks.ks_2samp_sorted(&sorted, &r.sorted);
+        out.push(Drift {
+            name: format!("onnx.{}", r.name),
+            test: TestKind::Ks,
+            result,
+            p_adjusted: result.p_value,
+            psi: None,
+            n_current: sorted.len() as u64,
+            n_baseline: r.sorted.len() as u64,
+        });
+        let n_ref = r.sorted.len() as u64;
+        let beyond = n_ref - r.sorted.partition_point(|&s| s <= r.threshold) as u64;
+        let p = beta_binomial_sf(
+            w.far,
+            w.n,
+            beyond as f64 + 1.0,
+            (n_ref - beyond).max(1) as f64,
+        );
+        out.push(Drift {
+            name: format!("onnx.{}.far_share", r.name),
+            test: TestKind::FarShare,
+            result: TestResult {
+                statistic: w.far as f64 / w.n as f64,
+                p_value: p,
+            },
+            p_adjusted: p,
+            psi: None,
+            n_current: w.n,
+            n_baseline: n_ref,
+        });
     }
     out
 }

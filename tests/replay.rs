@@ -521,3 +521,177 @@ fn a_serving_metric_that_jumps_pages_and_a_steady_one_does_not() {
     );
     assert_eq!(fired["model"], "fraud");
 }
+
+/// Records with the features the shipped IsolationForest (testdata/models/iforest.onnx) was
+/// trained on: the fixture's ordinary records, resampled with 1% jitter; from `odd_from` on,
+/// one record in `odd_every` is one of its anomalous records instead (correlations broken,
+/// extreme amounts), resampled likewise.
+fn iforest_stream(dir: &Path, records: u64, odd_from: u64, odd_every: u64) -> std::path::PathBuf {
+    use rand::{Rng, SeedableRng};
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/fixtures/onnx.json"
+        ))
+        .expect("onnx fixture"),
+    )
+    .expect("json");
+    let model = fixture["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["name"] == "iforest")
+        .expect("iforest");
+    let rows: Vec<&serde_json::Map<String, serde_json::Value>> = model["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r.as_object())
+        .collect();
+    let (ordinary, anomalous) = (&rows[..48], &rows[48..60]);
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+    let mut text = String::new();
+    for i in 0..records {
+        let odd = i >= odd_from && odd_every > 0 && i % odd_every == 0;
+        let pool = if odd { anomalous } else { ordinary };
+        let row = pool[rng.random_range(0..pool.len())];
+        let fields: Vec<String> = row
+            .iter()
+            .filter_map(|(k, v)| v.as_f64().map(|x| (k, x)))
+            .map(|(k, x)| {
+                let jitter = 1.0 + 0.01 * (rng.random::<f64>() - 0.5);
+                format!(r#""{k}":{:.4}"#, x * jitter)
+            })
+            .collect();
+        let ts = vigil::record::ts_to_rfc3339(START + i as i64 * 100);
+        text.push_str(&format!(
+            r#"{{"ts":"{ts}","model":"fraud","version":"v1","request_id":"r{i}","features":{{{}}},"prediction":{{"score":0.1}}}}"#,
+            fields.join(",")
+        ));
+        text.push('\n');
+    }
+    let path = dir.join("fraud.jsonl");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn iforest_config(dir: &Path, model_path: &str) -> std::path::PathBuf {
+    let inputs = [
+        "amount",
+        "merchant_risk",
+        "account_age_days",
+        "txn_count_1h",
+        "avg_amount_30d",
+        "distance_km",
+        "hour_of_day",
+        "device_score",
+    ]
+    .map(|n| format!(r#"{{ name = "{n}" }}"#))
+    .join(", ");
+    let cfg = dir.join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[models.fraud.detectors]]
+kind = "onnx"
+name = "iforest"
+path = "{model_path}"
+input_name = "X"
+inputs = [{inputs}]
+output = {{ select = "scores", score = {{ kind = "score", negate = true }} }}
+"#
+        ),
+    )
+    .expect("config");
+    cfg
+}
+
+#[test]
+fn the_users_isolation_forest_scores_live_traffic_and_raises_an_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/models/iforest.onnx");
+    let cfg = iforest_config(dir.path(), model);
+    // 6,000 ordinary records, then one record in four is anomalous.
+    let input = iforest_stream(dir.path(), 12_000, 6_000, 4);
+    let r = replay(
+        dir.path(),
+        &input,
+        &["--config", cfg.to_str().expect("utf8")],
+    );
+    let windows: Vec<_> = r
+        .scores
+        .iter()
+        .filter(|s| s["kind"] == "inference")
+        .collect();
+    let row = |w: &serde_json::Value, name: &str| {
+        w["model_scores"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|m| m["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("{name} in {w}"))
+    };
+    let (quiet, odd): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) = windows
+        .iter()
+        .partition(|w| w["end"].as_i64() <= Some(START + 6_000 * 100));
+    assert!(
+        quiet.len() >= 3 && odd.len() >= 5,
+        "{} {}",
+        quiet.len(),
+        odd.len()
+    );
+    for w in &quiet {
+        let ks = row(w, "onnx.iforest");
+        assert!(
+            ks["p_adjusted"].as_f64() > Some(1e-3),
+            "no false alarm: {ks}"
+        );
+    }
+    for w in &odd {
+        let ks = row(w, "onnx.iforest");
+        assert!(ks["p_adjusted"].as_f64() < Some(1e-4), "{ks}");
+        // The anomalous records score high but not beyond the most extreme ordinary
+        // ones: the share beyond the reference's 0.99 quantile barely moves, while the
+        // distribution of the scores does.
+        assert!(row(w, "onnx.iforest.far_share")["n_current"].as_u64() > Some(0));
+    }
+    assert!(
+        r.alerts
+            .iter()
+            .any(|a| a["rule"] == "model_anomaly" && a["state"] == "firing"),
+        "{:?}",
+        r.alerts
+    );
+    assert!(
+        r.alerts.iter().all(|a| a["rule"] != "model_anomaly"
+            || chrono::DateTime::parse_from_rfc3339(a["at"].as_str().expect("at"))
+                .expect("rfc3339")
+                .timestamp_millis()
+                > START + 6_000 * 100),
+        "not before the anomalies: {:?}",
+        r.alerts
+    );
+}
+
+#[test]
+fn a_model_file_that_does_not_fit_is_refused_at_start_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/models/rank3_input.onnx"
+    );
+    let cfg = iforest_config(dir.path(), bad);
+    let input = iforest_stream(dir.path(), 10, 0, 0);
+    let out = vigil()
+        .args(["replay", "--config"])
+        .arg(&cfg)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rank3_input.onnx") && err.contains("iforest"),
+        "{err}"
+    );
+}

@@ -406,6 +406,7 @@ mod tests {
             changes: Vec::new(),
             metric: None,
             multivariate: Vec::new(),
+            model_scores: Vec::new(),
         }
     }
 

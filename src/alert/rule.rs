@@ -287,6 +287,15 @@ pub enum Condition {
         /// Adjusted p-value threshold.
         p_below: f64,
     },
+    /// One of the model's own ONNX anomaly models scores the window differently from the
+    /// reference (KS of the scores, or more records beyond the reference quantile): adjusted
+    /// p below `p_below`, for the named detector or any.
+    ModelAnomaly {
+        /// The detector's name; `None` for any.
+        detector: Option<String>,
+        /// Adjusted p-value threshold.
+        p_below: f64,
+    },
     /// A serving-metric sample's combined anomaly score is at least `above` (series whose
     /// metric name matches `metric`, all when `None`; a trailing `*` matches a prefix).
     MetricAnomaly {
@@ -350,7 +359,8 @@ impl Condition {
             | Condition::OpsRatio { .. }
             | Condition::OpsAbove { .. }
             | Condition::OpsDrop { .. }
-            | Condition::MultivariateDrift { .. } => WindowKind::Inference,
+            | Condition::MultivariateDrift { .. }
+            | Condition::ModelAnomaly { .. } => WindowKind::Inference,
             Condition::Performance { .. } => WindowKind::Labels,
             Condition::MetricAnomaly { .. } => WindowKind::Metric,
             Condition::ChangePoint { stream, .. } if stream.starts_with("label_") => {
@@ -596,6 +606,35 @@ impl Condition {
                     }),
                 }
             }
+            Condition::ModelAnomaly {
+                ref detector,
+                p_below,
+            } => {
+                let mine = |d: &&Drift| match detector {
+                    None => true,
+                    Some(n) => {
+                        let base = format!("onnx.{n}");
+                        d.name == base || d.name == format!("{base}.far_share")
+                    }
+                };
+                let rows: Vec<&Drift> = r.model_scores.iter().filter(mine).collect();
+                let hits: Vec<&&Drift> = rows.iter().filter(|d| d.p_adjusted < p_below).collect();
+                Evaluation {
+                    holds: !hits.is_empty(),
+                    summary: if hits.is_empty() {
+                        "the anomaly model scores the window as it scored the reference".into()
+                    } else {
+                        format!(
+                            "the anomaly model scores the window differently from the reference: {}",
+                            hits.iter().map(|d| describe(d)).collect::<Vec<_>>().join(", ")
+                        )
+                    },
+                    details: json!({
+                        "p_below": p_below,
+                        "tests": rows.iter().map(drift_json).collect::<Vec<_>>(),
+                    }),
+                }
+            }
             Condition::MetricAnomaly { ref metric, above } => {
                 let Some(m) = &r.metric else {
                     return Evaluation {
@@ -808,6 +847,7 @@ pub struct Rule {
 /// | `concept_drift` | warning | a change point: the label-joined error rises (held while the error is 10% above the reference's) | 1 label window | no |
 /// | `performance_vs_reference` | warning | labelled error > 1.25x the reference period's, p < 1e-4 | 2 label windows | no |
 /// | `performance_regression` | critical | labelled error > 1.25x the previous version's, p < 1e-3 | 2 label windows | yes |
+/// | `model_anomaly` | warning | one of the model's ONNX anomaly models: adjusted p < 1e-4 (score KS or share beyond the reference's 0.99 quantile) | 2 windows | no |
 /// | `multivariate_drift` | warning | a multivariate test's adjusted p < 1e-4 (when the model has `kind = "multivariate"`) | 2 windows | no |
 /// | `metric_anomaly` | warning | a serving metric's combined anomaly score >= 0.9 (held 10 min) | 1 sample | no |
 ///
@@ -965,6 +1005,16 @@ pub fn default_rules() -> Vec<Rule> {
         ),
         metric_anomaly,
         rule(
+            "model_anomaly",
+            Severity::Warning,
+            Condition::ModelAnomaly {
+                detector: None,
+                p_below: 1e-4,
+            },
+            2,
+            false,
+        ),
+        rule(
             "multivariate_drift",
             Severity::Warning,
             Condition::MultivariateDrift { p_below: 1e-4 },
@@ -1048,6 +1098,7 @@ mod tests {
             changes: Vec::new(),
             metric: None,
             multivariate: Vec::new(),
+            model_scores: Vec::new(),
         }
     }
 

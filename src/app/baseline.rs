@@ -7,8 +7,9 @@ use super::{BaselineFile, BASELINE_FORMAT};
 use crate::config::Config;
 use crate::detect::accumulate::{Acc, AccCaps, FeatureIndex};
 use crate::detect::multivariate::MultivariateBuilder;
-use crate::detect::profile::ReferenceProfile;
+use crate::detect::profile::{ReferenceProfile, ScoreRef};
 use crate::detect::series::stable_hash;
+use crate::detect::stats::Reservoir;
 use crate::record::Record;
 use crate::source::decode::{decode, DecodeLimits};
 use crate::source::file::for_each_line;
@@ -33,7 +34,13 @@ pub fn baseline(config: &Config, input: &Path, output: &Path) -> anyhow::Result<
         max_record_bytes: config.limits.max_record_bytes,
         max_features: config.limits.max_features_per_model * 4,
     };
-    type Building = (FeatureIndex, Acc, Option<MultivariateBuilder>);
+    type Building = (
+        FeatureIndex,
+        Acc,
+        Option<MultivariateBuilder>,
+        Vec<Reservoir>,
+    );
+    let mut onnx = super::load_onnx(config)?;
     let mut models: BTreeMap<String, Building> = BTreeMap::new();
     let mut summary = BaselineSummary::default();
     let mut slots = Vec::new();
@@ -70,11 +77,31 @@ pub fn baseline(config: &Config, input: &Path, output: &Path) -> anyhow::Result<
             let mv = cfg.multivariate.as_ref().and_then(|c| {
                 MultivariateBuilder::new(c.clone(), stable_hash(&[&rec.model, "multivariate"])).ok()
             });
-            models.insert(rec.model.to_string(), (FeatureIndex::default(), acc, mv));
+            let scores = cfg
+                .onnx
+                .iter()
+                .map(|o| {
+                    Reservoir::new(
+                        cfg.reference_sample_size,
+                        stable_hash(&[&rec.model, "onnx", &o.name]),
+                    )
+                })
+                .collect();
+            models.insert(
+                rec.model.to_string(),
+                (FeatureIndex::default(), acc, mv, scores),
+            );
         }
-        let (index, acc, mv) = models.get_mut(rec.model.as_ref()).expect("inserted above");
+        let (index, acc, mv, scores) = models.get_mut(rec.model.as_ref()).expect("inserted above");
         if let Some(b) = mv {
             b.push(&rec.features);
+        }
+        if let Some(dets) = onnx.get_mut(rec.model.as_ref()) {
+            for (d, r) in dets.iter_mut().zip(scores.iter_mut()) {
+                if let Ok(s) = d.score_one(&rec.features) {
+                    r.push(s);
+                }
+            }
         }
         index.resolve(
             &rec,
@@ -100,9 +127,15 @@ pub fn baseline(config: &Config, input: &Path, output: &Path) -> anyhow::Result<
         format: BASELINE_FORMAT.to_string(),
         models: models
             .iter()
-            .map(|(name, (index, acc, mv))| {
-                let bins = config.model(name).psi_bins;
-                let mut p = ReferenceProfile::from_acc(&index.names, acc, bins);
+            .map(|(name, (index, acc, mv, scores))| {
+                let cfg = config.model(name);
+                let mut p = ReferenceProfile::from_acc(&index.names, acc, cfg.psi_bins);
+                p.model_scores = cfg
+                    .onnx
+                    .iter()
+                    .zip(scores.iter())
+                    .filter_map(|(o, r)| ScoreRef::new(&o.name, r, o.quantile))
+                    .collect();
                 if let Some(b) = mv {
                     p.multivariate = Some(
                         b.finish()

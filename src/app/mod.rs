@@ -13,6 +13,7 @@ use crate::act::sink::{LineSink, SinkError};
 use crate::act::{DeadLetter, Origin};
 use crate::alert::state::AlertEvent;
 use crate::config::Config;
+use crate::detect::onnx::OnnxDetector;
 use crate::detect::profile::ReferenceProfile;
 use crate::pipeline::Effects;
 use crate::state::{CommandLog, StateError};
@@ -60,6 +61,24 @@ pub fn load_baselines(config: &Config) -> anyhow::Result<BTreeMap<String, Refere
                 format!("baseline {} has no profile for model {name:?}", p.display())
             })?;
             out.insert(name.clone(), profile);
+        }
+    }
+    Ok(out)
+}
+
+/// Loads every model's ONNX detectors (file I/O, at start and on reload). An error names
+/// the model, the detector, the file, and what was expected.
+pub fn load_onnx(config: &Config) -> anyhow::Result<BTreeMap<String, Vec<OnnxDetector>>> {
+    let mut out = BTreeMap::new();
+    for (model, m) in &config.models {
+        let mut list = Vec::new();
+        for spec in &m.onnx {
+            let d = OnnxDetector::load(&spec.detector)
+                .with_context(|| format!("models.{model}: onnx detector {:?}", spec.name))?;
+            list.push(d);
+        }
+        if !list.is_empty() {
+            out.insert(model.clone(), list);
         }
     }
     Ok(out)

@@ -33,7 +33,9 @@ pub struct ReplayOptions {
 /// Runs a replay to the end of its inputs.
 pub fn replay(config: Arc<Config>, opts: &ReplayOptions) -> anyhow::Result<Summary> {
     let baselines = load_baselines(&config)?;
+    let onnx = super::load_onnx(&config)?;
     let mut pipeline = Pipeline::new(config, baselines);
+    pipeline.set_onnx(onnx);
     let sink = |p: &Option<PathBuf>| -> anyhow::Result<LineSink> {
         Ok(match p {
             Some(p) => LineSink::file(p)?,

@@ -92,8 +92,16 @@ fn reload(
             return current.clone();
         }
     };
+    let onnx = match super::load_onnx(&new) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "reload refused: an ONNX model cannot be loaded");
+            return current.clone();
+        }
+    };
     let new = Arc::new(new);
     let r = pipeline.reload(new.clone(), baselines);
+    pipeline.set_onnx(onnx);
     tracing::info!(
         references_rebuilt = ?r.references_rebuilt,
         windows_restarted = ?r.windows_restarted,
@@ -166,7 +174,9 @@ pub async fn run(
         }
         None => (PipelineState::default(), Offsets::new()),
     };
+    let onnx = super::load_onnx(&config)?;
     let mut pipeline = Pipeline::with_state(config.clone(), state, baselines);
+    pipeline.set_onnx(onnx);
     let mut out = Outputs {
         alerts: opts.stdout.map(|_| LineSink::stdout()),
         commands: opts.stdout.map(|_| LineSink::stdout()),
@@ -218,7 +228,7 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 if dirty {
-                    checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, &shared, CommitMode::Async).await?;
+                    checkpoint(&consumer, pipeline.state(), &mut out, state_dir.as_ref(), &offsets, &shared, CommitMode::Async).await?;
                     dirty = false;
                 }
             }
@@ -249,7 +259,7 @@ pub async fn run(
                 shared.handled.send_modify(|n| *n += 1);
                 if !fx.decisions.is_empty() {
                     // A rollback should not wait for the next tick.
-                    checkpoint(&consumer, &pipeline, &mut out, state_dir.as_ref(), &offsets, &shared, CommitMode::Async).await?;
+                    checkpoint(&consumer, pipeline.state(), &mut out, state_dir.as_ref(), &offsets, &shared, CommitMode::Async).await?;
                     dirty = false;
                 }
             }
@@ -258,7 +268,7 @@ pub async fn run(
     tracing::info!("draining: flushing effects, snapshotting state, committing offsets");
     let drain = checkpoint(
         &consumer,
-        &pipeline,
+        pipeline.state(),
         &mut out,
         state_dir.as_ref(),
         &offsets,
@@ -283,7 +293,7 @@ pub async fn run(
 /// Publishes, persists, commits, in that order.
 async fn checkpoint(
     consumer: &Consumer,
-    pipeline: &Pipeline,
+    pipeline: &PipelineState,
     out: &mut Outputs,
     state_dir: Option<&StateDir>,
     offsets: &Offsets,
@@ -298,7 +308,7 @@ async fn checkpoint(
     // rollback commands: the offsets from the record behind such a command on are held.
     let holds = out.settle(true)?;
     if let Some(d) = state_dir {
-        d.write_snapshot(pipeline.state(), offsets)?;
+        d.write_snapshot(pipeline, offsets)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());

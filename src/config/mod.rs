@@ -12,6 +12,7 @@ use crate::detect::join::JoinConfig;
 use crate::detect::metric::MetricDetectorConfig;
 use crate::detect::multivariate::MultivariateConfig;
 use crate::detect::online::ChangeDetectorConfig;
+use crate::detect::onnx::OnnxDetectorConfig;
 use crate::detect::perf::{PerfConfig, Task};
 use crate::detect::stats::Correction;
 use crate::record::RecordKind;
@@ -248,6 +249,20 @@ pub struct ModelConfig {
     pub online: Vec<OnlineSpec>,
     /// Multivariate detectors (k-means and MMD) against the reference; off by default.
     pub multivariate: Option<MultivariateConfig>,
+    /// The user's ONNX anomaly models (`kind = "onnx"`), per model only.
+    pub onnx: Vec<OnnxSpec>,
+}
+
+/// One ONNX anomaly model of a model (`[[models.X.detectors]] kind = "onnx"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnnxSpec {
+    /// The detector's name (metric label, row name `onnx.NAME`).
+    pub name: String,
+    /// Quantile of the reference's scores beyond which a record counts as anomalous
+    /// (default 0.99).
+    pub quantile: f64,
+    /// Loading and mapping.
+    pub detector: OnnxDetectorConfig,
 }
 
 impl ModelConfig {
@@ -260,6 +275,7 @@ impl ModelConfig {
             || self.exclude_features != other.exclude_features
             || self.baseline != other.baseline
             || self.multivariate != other.multivariate
+            || self.onnx != other.onnx
     }
 
     /// Whether `other` cuts or tests windows differently: a reload then restarts the
@@ -289,6 +305,7 @@ impl Default for ModelConfig {
             labels: LabelSettings::default(),
             online: Vec::new(),
             multivariate: None,
+            onnx: Vec::new(),
         }
     }
 }
@@ -339,6 +356,11 @@ impl Config {
             if let Some(b) = &m.baseline {
                 if b.is_relative() {
                     m.baseline = Some(base.join(b));
+                }
+            }
+            for o in &mut m.onnx {
+                if o.detector.path.is_relative() {
+                    o.detector.path = base.join(&o.detector.path);
                 }
             }
         };

@@ -4,7 +4,7 @@
 use super::raw::{RawCondition, RawConfig, RawLabels, RawModel, RawNotify, RawRollback, RawRule};
 use super::{
     Config, InferenceStream, KafkaConfig, LabelSettings, LabelStream, Limits, ModelConfig,
-    OnlineSpec, OtlpConfig, WindowSpec,
+    OnlineSpec, OnnxSpec, OtlpConfig, WindowSpec,
 };
 use crate::act::alertmanager::AlertmanagerConfig;
 use crate::act::notify::NotifiersConfig;
@@ -18,6 +18,7 @@ use crate::detect::join::JoinConfig;
 use crate::detect::metric::MetricDetectorConfig;
 use crate::detect::multivariate::MultivariateConfig;
 use crate::detect::online::ChangeDetectorConfig;
+use crate::detect::onnx::OnnxDetectorConfig;
 use crate::detect::perf::{ScoreMeaning, Task};
 use crate::detect::stats::Correction;
 use crate::record::RecordKind;
@@ -395,9 +396,17 @@ fn model(errs: &mut Errors, path: &str, base: &ModelConfig, m: &RawModel) -> Mod
         out.labels = labels(errs, &format!("{path}.labels"), &base.labels, l);
     }
     if let Some(d) = &m.detectors {
-        let (online, multivariate) = detectors(errs, &format!("{path}.detectors"), d);
+        let (online, multivariate, onnx) = detectors(errs, &format!("{path}.detectors"), d);
         out.online = online;
         out.multivariate = multivariate;
+        if !onnx.is_empty() && path == "defaults" {
+            errs.push(
+                format!("{path}.detectors"),
+                "onnx detectors belong to one model's features: configure them under \
+                 [[models.NAME.detectors]]",
+            );
+        }
+        out.onnx = onnx;
     }
     out
 }
@@ -528,12 +537,60 @@ fn detectors(
     errs: &mut Errors,
     path: &str,
     list: &[toml::Table],
-) -> (Vec<OnlineSpec>, Option<MultivariateConfig>) {
+) -> (Vec<OnlineSpec>, Option<MultivariateConfig>, Vec<OnnxSpec>) {
     let mut out = Vec::new();
     let mut multivariate = None;
+    let mut onnx: Vec<OnnxSpec> = Vec::new();
     for (i, t) in list.iter().enumerate() {
         let p = format!("{path}[{i}]");
         let kind = t.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        if kind == "onnx" {
+            let mut t = t.clone();
+            t.remove("kind");
+            let name = match t.remove("name") {
+                Some(toml::Value::String(n)) if !n.is_empty() => n,
+                _ => {
+                    errs.push(
+                        format!("{p}.name"),
+                        "is required (a short name for the model)",
+                    );
+                    continue;
+                }
+            };
+            if onnx.iter().any(|o| o.name == name) {
+                errs.push(
+                    format!("{p}.name"),
+                    format!("detector {name:?} is defined twice"),
+                );
+            }
+            let quantile = match t.remove("quantile") {
+                None => 0.99,
+                Some(toml::Value::Float(q)) if q > 0.5 && q < 1.0 => q,
+                Some(v) => {
+                    errs.push(
+                        format!("{p}.quantile"),
+                        format!("must be in (0.5, 1), got {v}"),
+                    );
+                    0.99
+                }
+            };
+            match toml::Value::Table(t).try_into::<OnnxDetectorConfig>() {
+                Ok(c) => match c.validate() {
+                    Ok(()) => onnx.push(OnnxSpec {
+                        name,
+                        quantile,
+                        detector: c,
+                    }),
+                    Err(list) => {
+                        for e in list {
+                            errs.push(&p, e);
+                        }
+                    }
+                },
+                Err(e) => errs.push(&p, e.to_string().trim().replace('\n', " ")),
+            }
+            continue;
+        }
         if kind == "multivariate" {
             let mut t = t.clone();
             t.remove("kind");
@@ -551,7 +608,7 @@ fn detectors(
             errs.push(
                 format!("{p}.kind"),
                 format!(
-                    "unknown detector {kind:?}; expected multivariate or one of {}",
+                    "unknown detector {kind:?}; expected multivariate, onnx or one of {}",
                     ONLINE_KINDS.join(", ")
                 ),
             );
@@ -596,7 +653,7 @@ fn detectors(
             out.push(OnlineSpec { stream, detector });
         }
     }
-    (out, multivariate)
+    (out, multivariate, onnx)
 }
 
 fn rollback(
@@ -878,6 +935,16 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 max_p,
             }
         }
+        "model_anomaly" => match p_below {
+            Some(p) => Condition::ModelAnomaly {
+                detector: c.name.clone(),
+                p_below: p,
+            },
+            None => {
+                errs.push(format!("{path}.p_below"), "is required");
+                return None;
+            }
+        },
         "multivariate_drift" => match p_below {
             Some(p) => Condition::MultivariateDrift { p_below: p },
             None => {
@@ -942,7 +1009,7 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 format!(
                     "unknown condition {other:?}; expected feature_drift, prediction_drift, \
                      ops_ratio, ops_above, ops_drop, performance, change_point, \
-                     multivariate_drift or metric_anomaly"
+                     multivariate_drift, model_anomaly or metric_anomaly"
                 ),
             );
             return None;

@@ -129,6 +129,7 @@ pub fn close_window(
         changes: Vec::new(),
         metric: None,
         multivariate: Vec::new(),
+        model_scores: Vec::new(),
     };
     let last = LastWindow {
         score_sorted,

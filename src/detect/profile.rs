@@ -83,6 +83,36 @@ pub struct ReferenceProfile {
     /// The fitted multivariate detectors (k-means, MMD sample), when configured.
     #[serde(default)]
     pub multivariate: Option<MultivariateProfile>,
+    /// The reference's scores by each of the model's ONNX detectors, in config order.
+    #[serde(default)]
+    pub model_scores: Vec<ScoreRef>,
+}
+
+/// The reference of one ONNX detector's scores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScoreRef {
+    /// The detector's name.
+    pub name: String,
+    /// The reference sample of its scores, sorted.
+    pub sorted: Vec<f64>,
+    /// The `quantile` of that sample: records scoring beyond it count as anomalous.
+    pub threshold: f64,
+}
+
+impl ScoreRef {
+    /// A score reference from a sample (None when it is empty).
+    pub fn new(name: &str, sample: &super::stats::Reservoir, quantile: f64) -> Option<ScoreRef> {
+        let sorted = sample.sorted();
+        if sorted.is_empty() {
+            return None;
+        }
+        let threshold = quantile_sorted(&sorted, quantile);
+        Some(ScoreRef {
+            name: name.to_string(),
+            sorted,
+            threshold,
+        })
+    }
 }
 
 /// Operational statistics of an accumulator (latency quantiles over its sample).
@@ -133,6 +163,7 @@ impl ReferenceProfile {
             label: (acc.label.seen > 0).then(|| acc.label.clone()),
             ops: ops_stats(acc),
             multivariate: None,
+            model_scores: Vec::new(),
         }
     }
 
@@ -193,6 +224,7 @@ mod tests {
             label: Some(label),
             ops: OpsStats::default(),
             multivariate: None,
+            model_scores: Vec::new(),
         };
         assert_eq!(profile(a).digest(), profile(b.clone()).digest());
         let mut c = b.clone();

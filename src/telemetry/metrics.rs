@@ -440,6 +440,7 @@ impl Metrics {
             .features
             .iter()
             .chain(&r.multivariate)
+            .chain(&r.model_scores)
             .chain(&r.prediction_vs_reference)
             .map(|d| (d, "reference"))
             .chain(
@@ -610,6 +611,7 @@ mod tests {
             changes: Vec::new(),
             metric: None,
             multivariate: Vec::new(),
+            model_scores: Vec::new(),
         };
         let alert = AlertEvent {
             rule: "r".into(),
