@@ -372,7 +372,7 @@ impl RollbackState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rule::default_rules;
+    use crate::alert::defaults::default_rules;
     use crate::record::OpsStats;
 
     fn report(version: &str, previous: Option<&str>, window: u64, errors: u64) -> WindowReport {

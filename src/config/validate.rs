@@ -10,8 +10,9 @@ use crate::act::alertmanager::AlertmanagerConfig;
 use crate::act::notify::NotifiersConfig;
 use crate::act::policy::RollbackPolicy;
 use crate::act::webhook::{SecretSource, WebhookConfig, WebhookKind};
+use crate::alert::defaults::default_rules;
 use crate::alert::rule::{
-    default_rules, Baseline, Condition, Direction, Hold, OpsSignal, PerfMetric, Rule, Severity,
+    Baseline, Condition, Direction, Hold, OpsSignal, PerfMetric, Rule, Severity,
 };
 use crate::alert::state::AlertState;
 use crate::detect::join::JoinConfig;
