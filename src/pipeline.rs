@@ -2,7 +2,7 @@
 //! rollback decision`, with no I/O, no clock and no metrics registry, so that the live
 //! daemon, `vigil replay` and the tests run exactly the same code and a replay of a log
 //! gives the verdicts the live daemon gave. The caller ships the [`Effects`] (sinks,
-//! metrics) and persists [`Snapshot`]s.
+//! metrics) and persists [`Snapshot`](crate::state::Snapshot)s.
 
 use crate::act::policy::{Decision, RollbackState};
 use crate::alert::state::{ActiveAlert, AlertEvent, AlertTable};

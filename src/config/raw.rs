@@ -1,5 +1,5 @@
 //! The config file as written: serde types with `deny_unknown_fields`, strings where the user
-//! writes durations and window specs. Nothing here is trusted; [`super::validate`] turns it
+//! writes durations and window specs. Nothing here is trusted; `validate` turns it
 //! into the typed [`super::Config`], collecting every error with its path.
 
 use serde::Deserialize;

@@ -23,7 +23,7 @@ pub struct OnnxDetectorConfig {
     /// Which output to read and how it becomes an anomaly score.
     #[serde(default)]
     pub output: OutputSpec,
-    /// Most rows in one model run; [`OnnxDetector::score_batch`] splits larger batches.
+    /// Most rows in one model run; [`OnnxDetector::score_batch`](super::OnnxDetector::score_batch) splits larger batches.
     #[serde(default = "default_batch")]
     pub batch: NonZeroUsize,
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// file, the input or node concerned, and what was expected against what was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OnnxError {
-    /// The config itself is invalid (see [`OnnxDetectorConfig::validate`]).
+    /// The config itself is invalid (see [`OnnxDetectorConfig::validate`](super::OnnxDetectorConfig::validate)).
     #[error("{}: invalid detector config: {}", path.display(), errors.join("; "))]
     Config { path: PathBuf, errors: Vec<String> },
     /// The file cannot be read or is not an ONNX model.

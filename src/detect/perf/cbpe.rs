@@ -33,11 +33,11 @@ pub struct CbpeEstimate {
     pub skipped: u64,
     /// Expected accuracy.
     pub accuracy: Option<f64>,
-    /// E[TP] / (E[TP] + E[FP]).
+    /// `E[TP] / (E[TP] + E[FP])`.
     pub precision: Option<f64>,
-    /// E[TP] / (E[TP] + E[FN]).
+    /// `E[TP] / (E[TP] + E[FN])`.
     pub recall: Option<f64>,
-    /// 2 E[TP] / (2 E[TP] + E[FP] + E[FN]).
+    /// `2 E[TP] / (2 E[TP] + E[FP] + E[FN])`.
     pub f1: Option<f64>,
 }
 
