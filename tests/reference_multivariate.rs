@@ -9,7 +9,10 @@
 //! centroids 1e-6 absolute (up to a permutation of the clusters) and inertia 1e-6 relative
 //! against scikit-learn.
 
+mod reference;
+
 use ndarray::Array2;
+use reference::{close, f64s};
 use serde_json::Value;
 use std::borrow::Cow;
 use vigil::detect::multivariate::kmeans::{fit_centroids, KMeansConfig, KMeansModel};
@@ -20,37 +23,10 @@ use vigil::detect::multivariate::{MultivariateConfig, MultivariateProfile};
 use vigil::detect::stats::{adjust_p_values, ks_2samp_sorted, sorted_copy, Correction};
 use vigil::record::FeatureValue;
 
-fn fixtures() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fixtures/multivariate.json"
-    );
-    let text = std::fs::read_to_string(path)
-        .expect("run scripts/multivariate_fixtures.py to create the fixtures");
-    serde_json::from_str(&text).expect("valid fixture JSON")
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
 fn matrix(v: &Value) -> Array2<f64> {
     let rows: Vec<Vec<f64>> = v.as_array().expect("rows").iter().map(f64s).collect();
     let dim = rows.first().map_or(0, Vec::len);
     Array2::from_shape_vec((rows.len(), dim), rows.concat()).expect("rectangular")
-}
-
-fn close(got: f64, want: f64, rel: f64, what: &str) {
-    let tol = rel * want.abs().max(f64::MIN_POSITIVE);
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: got {got:e}, reference {want:e} (rel err {:e})",
-        ((got - want) / want).abs()
-    );
 }
 
 /// A JSON object of feature values as a record's features.
@@ -356,4 +332,8 @@ fn correlation_only_drift_is_invisible_per_feature_and_caught_jointly() {
         k.p_far < 0.01 || k.distance_ks.p_value < 0.01,
         "k-means misses the correlation: {k:?}"
     );
+}
+
+fn fixtures() -> Value {
+    reference::fixture("multivariate.json", "multivariate_fixtures.py")
 }

@@ -9,18 +9,13 @@
 //! CUSUM's statistic and means must agree bit for bit too: vigil follows the references'
 //! order of floating-point operations.
 
+mod reference;
+
 use serde_json::Value;
 use vigil::detect::online::{
     AdwinConfig, ChangeDetector, ChangeDetectorConfig, ChangePoint, CusumConfig, DdmConfig,
     EddmConfig, PageHinkleyConfig,
 };
-
-fn fixtures() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/fixtures/river.json");
-    let text = std::fs::read_to_string(path)
-        .expect("run scripts/river_fixtures.py to create the fixtures");
-    serde_json::from_str(&text).expect("valid fixture JSON")
-}
 
 fn stream(f: &Value, name: &str) -> Vec<f64> {
     let s = f["streams"]
@@ -133,4 +128,8 @@ fn the_fixture_defaults_are_vigils_defaults() {
             .expect("a run of each kind");
         assert_eq!(first, default);
     }
+}
+
+fn fixtures() -> Value {
+    reference::fixture("river.json", "river_fixtures.py")
 }

@@ -3,6 +3,8 @@
 //! with the pinned packages in `scripts/requirements.txt`). Tolerance: 1e-6 relative; ROC
 //! AUC, computed exactly on the sample it is given (here the whole case), to 1e-12.
 
+mod reference;
+
 use serde_json::Value;
 use vigil::detect::join::{Joined, LabelValue, PredictionSummary};
 use vigil::detect::perf::{
@@ -12,27 +14,10 @@ use vigil::detect::perf::{
 
 const REL: f64 = 1e-6;
 
-fn fixtures() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fixtures/performance.json"
-    );
-    let text =
-        std::fs::read_to_string(path).expect("run scripts/perf_fixtures.py to create the fixtures");
-    serde_json::from_str(&text).expect("valid fixture JSON")
-}
-
 fn close(got: Option<f64>, want: &Value, what: &str) {
     match (got, want.as_f64()) {
         (None, None) => {}
-        (Some(g), Some(w)) => {
-            let tol = REL * w.abs().max(f64::MIN_POSITIVE);
-            assert!(
-                (g - w).abs() <= tol,
-                "{what}: got {g:e}, reference {w:e} (rel err {:e})",
-                ((g - w) / w).abs()
-            );
-        }
+        (Some(g), Some(w)) => reference::close(g, w, REL, what),
         (g, _) => panic!("{what}: got {g:?}, reference {want}"),
     }
 }
@@ -206,4 +191,8 @@ fn auc_is_exact_on_the_given_sample() {
     assert_eq!(roc_auc(&s, &y), Some(0.875));
     assert_eq!(roc_auc(&s, &[true; 4]), None);
     assert_eq!(roc_auc(&[], &[]), None);
+}
+
+fn fixtures() -> Value {
+    reference::fixture("performance.json", "perf_fixtures.py")
 }

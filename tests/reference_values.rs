@@ -2,6 +2,9 @@
 //! (`scripts/fixtures.py` writes `testdata/fixtures/stats.json`; regenerate it with the
 //! pinned packages in `scripts/requirements.txt`). Tolerance: 1e-6 relative.
 
+mod reference;
+
+use reference::{f64s, u64s};
 use serde_json::Value;
 use vigil::detect::stats::{
     adjust_p_values, chi2_homogeneity, ks_2samp_sorted, pool_sparse, psi, quantile_sorted,
@@ -10,36 +13,8 @@ use vigil::detect::stats::{
 
 const REL: f64 = 1e-6;
 
-fn fixtures() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/fixtures/stats.json");
-    let text =
-        std::fs::read_to_string(path).expect("run scripts/fixtures.py to create the fixtures");
-    serde_json::from_str(&text).expect("valid fixture JSON")
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-fn u64s(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_u64().expect("count"))
-        .collect()
-}
-
 fn close(got: f64, want: f64, what: &str) {
-    let tol = REL * want.abs().max(f64::MIN_POSITIVE);
-    assert!(
-        (got - want).abs() <= tol,
-        "{what}: got {got:e}, scipy {want:e} (rel err {:e})",
-        ((got - want) / want).abs()
-    );
+    reference::close(got, want, REL, what)
 }
 
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
@@ -174,4 +149,8 @@ fn quantiles_match_numpy_linear() {
             close(quantile_sorted(&x, q), want, &format!("q={q}"));
         }
     }
+}
+
+fn fixtures() -> Value {
+    reference::fixture("stats.json", "fixtures.py")
 }
