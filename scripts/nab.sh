@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/nab.sh OUT_DIR}
 nab=${NAB_DIR:-../shared/benchmarks/nab}
 cargo build --release --quiet --bin vigil
-python3 scripts/nab.py "$PWD/target/release/vigil" "$nab" "$out"
+python3 scripts/nab.py "${CARGO_TARGET_DIR:-$PWD/target}/release/vigil" "$nab" "$out"
