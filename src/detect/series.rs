@@ -7,7 +7,7 @@
 
 use super::stats::{QuantileBins, Reservoir};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// The category that pools values beyond the cap.
 pub const OTHER: &str = "__other__";
