@@ -34,8 +34,8 @@
 //! equal states give equal snapshots. Pure: no I/O, no clock.
 
 use crate::record::{FeatureValue, InferenceRecord, Ts};
-use serde::{Deserialize, Serialize};
 use foldhash::HashMap;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Class probabilities kept per prediction at most; longer vectors are not kept (the score
