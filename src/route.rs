@@ -19,8 +19,9 @@ use crate::record::{
     ChangeReport, Drift, FeatureValue, InferenceRecord, RejectReason, Rejection, Status, TestKind,
     TestResult, Ts, WindowReport,
 };
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// State of one version of a model.
 #[derive(Debug, Clone, Serialize, Deserialize)]

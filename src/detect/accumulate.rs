@@ -8,8 +8,8 @@
 use super::series::{stable_hash, CategoricalAcc, NumericAcc, SeriesAcc};
 use super::stats::{QuantileBins, Reservoir};
 use crate::record::{FeatureValue, InferenceRecord, Status, Ts};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Maps feature names to slots. Bounded by `max_features`; frozen once the reference is
 /// complete (features first seen later are not monitored).

@@ -34,8 +34,9 @@
 //! equal states give equal snapshots. Pure: no I/O, no clock.
 
 use crate::record::{FeatureValue, InferenceRecord, Ts};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Class probabilities kept per prediction at most; longer vectors are not kept (the score
 /// and label still are).
@@ -286,7 +287,7 @@ impl JoinStore {
                 ttl_ms: config.ttl_ms.max(0),
                 max_pending: config.max_pending.max(1),
             },
-            map: HashMap::new(),
+            map: HashMap::default(),
             queue: VecDeque::new(),
             next_seq: 0,
             pending_predictions: 0,

@@ -6,8 +6,8 @@
 //! Pure data structures: no I/O, no clock.
 
 use super::stats::{QuantileBins, Reservoir};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// The category that pools values beyond the cap.
 pub const OTHER: &str = "__other__";

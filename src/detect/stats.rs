@@ -21,11 +21,11 @@
 //! Pure functions and data: no I/O, no clock, randomness only from seeded generators.
 
 use crate::record::TestResult;
+use foldhash::HashMap;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
-use std::collections::HashMap;
 
 /// False-alarm control across the tests of one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

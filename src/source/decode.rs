@@ -422,6 +422,14 @@ fn contains_non_finite_token(bytes: &[u8]) -> bool {
     find(b"NaN") || find(b"Infinity")
 }
 
+fn parse_top<'a, R: serde_json::de::Read<'a>>(
+    mut de: serde_json::Deserializer<R>,
+) -> Result<Top<'a>, serde_json::Error> {
+    let top = de::Deserializer::deserialize_any(&mut de, TopVisitor)?;
+    de.end()?;
+    Ok(top)
+}
+
 /// Decodes one message. `hint` is the kind its topic carries; without one (JSONL lines)
 /// the `kind` field decides, else the shape: `features` or `prediction` -> inference,
 /// `label` -> label, `name` and `value` -> metric.
@@ -440,10 +448,13 @@ pub fn decode<'a>(
             ),
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let top = de::Deserializer::deserialize_any(&mut de, TopVisitor)
-        .and_then(|t| de.end().map(|()| t))
-        .map_err(|e| parse_error(bytes, e))?;
+    // One UTF-8 check of the whole message is cheaper than serde_json's check of every
+    // string in it; a message that fails it takes the byte path, whose error names the spot.
+    let top = match std::str::from_utf8(bytes) {
+        Ok(text) => parse_top(serde_json::Deserializer::from_str(text)),
+        Err(_) => parse_top(serde_json::Deserializer::from_slice(bytes)),
+    }
+    .map_err(|e| parse_error(bytes, e))?;
     if let Some(t) = top.not_object {
         return Err(reject(
             RejectReason::NotJson,
