@@ -10,6 +10,7 @@
 
 pub mod accumulate;
 pub mod compare;
+pub mod exact;
 pub mod join;
 pub mod metric;
 pub mod multivariate;

@@ -61,11 +61,11 @@
 pub mod calibrate;
 mod config;
 pub mod ewma;
-pub mod exact;
 pub mod pattern;
 pub mod robust;
 pub mod seasonal;
 
+use crate::detect::exact;
 use crate::record::Ts;
 use calibrate::TailCalibrator;
 use ewma::EwmaChart;

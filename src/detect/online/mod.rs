@@ -342,66 +342,6 @@ fn ratio_or(num: f64, den: u64, fallback: f64) -> f64 {
 /// back with Rust's correctly rounded parser; plain numbers are accepted too. Binary
 /// formats get the f64 itself.
 mod exact {
-    use serde::de::{self, Deserializer, Visitor};
-    use serde::ser::Serializer;
-    use serde::{Deserialize, Serialize};
-    use std::fmt;
-
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            // `Debug` is the shortest string that parses back to the same value.
-            s.collect_str(&format_args!("{v:?}"))
-        } else {
-            s.serialize_f64(*v)
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        d.deserialize_any(ExactVisitor)
-    }
-
-    struct ExactVisitor;
-
-    impl Visitor<'_> for ExactVisitor {
-        type Value = f64;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a floating-point number, or one as a string")
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
-            v.parse()
-                .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
-        }
-
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
-            Ok(v)
-        }
-
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
-            Ok(v as f64)
-        }
-
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
-            Ok(v as f64)
-        }
-    }
-
-    /// A `Vec<f64>` of state, element by element as above.
-    pub mod seq {
-        use super::*;
-
-        #[derive(Serialize, Deserialize)]
-        #[serde(transparent)]
-        struct Exact(#[serde(with = "super")] f64);
-
-        pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(v.iter().map(|&x| Exact(x)))
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-            let v: Vec<Exact> = Vec::deserialize(d)?;
-            Ok(v.into_iter().map(|e| e.0).collect())
-        }
-    }
+    pub use crate::detect::exact::f64::{deserialize, serialize};
+    pub use crate::detect::exact::vec as seq;
 }

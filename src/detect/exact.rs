@@ -1,10 +1,12 @@
-//! Exact serde for the floating-point state of the metric detectors.
+//! Exact serde for the floating-point state of the streaming detectors (metric scorers and
+//! online change detectors).
 //!
-//! Snapshots are JSON, and serde_json's default float parser may land one unit in the last
-//! place away from the printed value; a restored detector would then drift from the one it
-//! replaces. These helpers write each f64 as its shortest round-trip decimal string (Rust's
-//! `Display`) and read it back with Rust's correctly rounded parser, so a restored scorer
-//! continues bit for bit. Plain JSON numbers are accepted on input too.
+//! serde_json's default float parser may land one unit in the last place away from the
+//! printed value; a detector restored from JSON would then drift from the one it replaces,
+//! and could move a change point. In human-readable formats these helpers therefore write
+//! each f64 as its shortest round-trip decimal string (Rust's `Debug`) and read it back
+//! with Rust's correctly rounded parser; plain numbers are accepted on input too. Binary
+//! formats (the CBOR snapshots) get the f64 itself, which is exact already.
 //!
 //! Use with `#[serde(with = "exact::f64")]`, `exact::vec` or `exact::deque`.
 
@@ -14,8 +16,9 @@ use std::collections::VecDeque;
 use std::fmt;
 
 fn text(x: f64) -> String {
-    // `Display` prints the shortest string that parses back to the same f64.
-    format!("{x}")
+    // `Debug` prints the shortest string that parses back to the same f64, with an
+    // exponent for very large and small values (`1e-20`).
+    format!("{x:?}")
 }
 
 struct F64Visitor;
@@ -49,9 +52,13 @@ impl Visitor<'_> for F64Visitor {
 pub mod f64 {
     use super::*;
 
-    /// Writes `x` as its shortest round-trip decimal string.
+    /// Writes `x` as its shortest round-trip decimal string (binary formats: the f64).
     pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&text(*x))
+        if s.is_human_readable() {
+            s.serialize_str(&text(*x))
+        } else {
+            s.serialize_f64(*x)
+        }
     }
 
     /// Reads a decimal string (or a number).
@@ -91,9 +98,14 @@ fn write_seq<'a, S: Serializer>(
     xs: impl Iterator<Item = &'a f64>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
+    let readable = s.is_human_readable();
     let mut seq = s.serialize_seq(Some(len))?;
     for x in xs {
-        seq.serialize_element(&text(*x))?;
+        if readable {
+            seq.serialize_element(&text(*x))?;
+        } else {
+            seq.serialize_element(x)?;
+        }
     }
     seq.end()
 }
