@@ -29,7 +29,7 @@ fn arr(v: &Value) -> &Vec<Value> {
 fn label(v: &Value) -> LabelValue {
     match v {
         Value::Number(n) => LabelValue::Num(n.as_f64().expect("number")),
-        Value::String(s) => LabelValue::Class(s.clone()),
+        Value::String(s) => LabelValue::Class(s.as_str().into()),
         other => panic!("label {other}"),
     }
 }
@@ -58,10 +58,7 @@ fn case(c: &Value) -> (PerfConfig, Vec<Joined>) {
                 version: "v1".into(),
                 ts: i as i64,
                 score: c["score"].get(i).and_then(Value::as_f64),
-                label: c["y_pred"]
-                    .get(i)
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                label: c["y_pred"].get(i).and_then(Value::as_str).map(Into::into),
                 probs: c["probs"]
                     .get(i)
                     .map(|row| arr(row).iter().map(|x| x.as_f64().expect("prob")).collect()),

@@ -231,7 +231,7 @@ impl PerfConfig {
                 let actual = j.label.class_name().into_owned();
                 let probs = p.probs.as_deref();
                 let predicted = match (&p.label, probs) {
-                    (Some(l), _) => l.clone(),
+                    (Some(l), _) => l.to_string(),
                     (None, Some(probs)) => argmax(probs)?.to_string(),
                     (None, None) => return None,
                 };

@@ -11,7 +11,7 @@ fn summary(score: Option<f64>, label: Option<&str>) -> PredictionSummary {
         version: "v1".into(),
         ts: 0,
         score,
-        label: label.map(str::to_string),
+        label: label.map(Into::into),
         probs: None,
     }
 }
