@@ -152,6 +152,11 @@ fn ratio_to_score(r: f64) -> f64 {
     s.clamp(0.0, 1.0)
 }
 
+fn default_novelty() -> ContextNovelty {
+    let cfg = MetricDetectorConfig::default();
+    ContextNovelty::new(cfg.novelty_bins, cfg.novelty_context, cfg.novelty_bits)
+}
+
 /// The detectors and their state for one series.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetricScorer {
@@ -169,6 +174,9 @@ pub struct MetricScorer {
     #[serde(with = "exact::f64")]
     seasonal_dev: f64,
     pattern: PatternNovelty,
+    /// Absent from snapshots taken before `novelty` existed: those restore with a fresh
+    /// one at the default settings (which is what their `cfg` then holds), warming up anew.
+    #[serde(default = "default_novelty")]
     novelty: ContextNovelty,
     #[serde(with = "exact::f64")]
     long_mean: f64,
@@ -320,7 +328,7 @@ impl MetricScorer {
             c.push(s, decay);
         }
         if let Some(share) = novelty {
-            if self.n > self.cfg.novelty_warmup {
+            if self.novelty.seen() > self.cfg.novelty_warmup {
                 r[NOVELTY] = share / self.cfg.novelty_level.max(f64::MIN_POSITIVE);
             }
         }

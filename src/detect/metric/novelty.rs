@@ -41,7 +41,7 @@ fn finish(z: u64) -> u64 {
 pub struct ContextNovelty {
     bins: u32,
     context: usize,
-    /// Running range of the values seen (`None` before the first).
+    /// Running range of the values seen (set by the first).
     #[serde(with = "super::exact::f64")]
     lo: f64,
     #[serde(with = "super::exact::f64")]
@@ -71,6 +71,11 @@ impl ContextNovelty {
             previous: vec![0; words],
             filled: 0,
         }
+    }
+
+    /// Samples pushed.
+    pub fn seen(&self) -> u64 {
+        self.seen
     }
 
     /// Adds `x` (finite); returns the share in [0, 1] of its contexts that were new, or
@@ -149,8 +154,8 @@ mod tests {
         // A level never seen, inside the range: every context involving it is new.
         assert_eq!(d.push(0.5), Some(1.0));
         // Seen once, it is known the next time in the same context.
-        for i in 0..6 {
-            d.push(cycle[i]);
+        for &x in &cycle {
+            d.push(x);
         }
         let mut again = d.clone();
         assert!(again.push(0.5).expect("scored") < 1.0);

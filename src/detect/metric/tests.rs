@@ -291,6 +291,26 @@ fn snapshot_mid_stream_resumes_identically() {
 }
 
 #[test]
+fn a_snapshot_from_before_novelty_restores_and_warms_novelty_up_anew() {
+    let xs = noise(52, 1200);
+    let mut a = MetricScorer::new(&MetricDetectorConfig::default());
+    for &(t, v) in &xs[..1000] {
+        a.score(t, v);
+    }
+    let mut json = serde_json::to_value(&a).expect("serialises");
+    let obj = json.as_object_mut().expect("an object");
+    assert!(obj.remove("novelty").is_some());
+    for field in ["novelty_bins", "novelty_context", "novelty_bits"] {
+        obj["cfg"].as_object_mut().expect("cfg").remove(field);
+    }
+    let mut b: MetricScorer = serde_json::from_value(json).expect("deserialises");
+    assert_eq!(b.config(), a.config());
+    for &(t, v) in &xs[1000..] {
+        assert_eq!(b.score(t, v).novelty, 0.0, "warming up at {t}");
+    }
+}
+
+#[test]
 fn non_finite_values_are_ignored() {
     let xs = noise(61, 800);
     let mut a = MetricScorer::new(&MetricDetectorConfig::default());
