@@ -68,6 +68,22 @@ pub struct MetricDetectorConfig {
     /// Samples of history searched by `pattern` (default 1000). Memory and time per sample
     /// grow linearly with it.
     pub pattern_history: usize,
+    /// Levels of `novelty`: equal slices of the range seen so far (default 12).
+    pub novelty_bins: u32,
+    /// Samples in a `novelty` context (default 6): a sample's contexts are the pairs of its
+    /// level with each of the previous `novelty_context - 1` levels, and the runs of the
+    /// last 2 to `novelty_context` levels.
+    pub novelty_context: usize,
+    /// Bits in each of the two tables of known contexts (default 16384: 4 KiB in all).
+    /// Fewer bits forget sooner and mistake more new contexts for known ones.
+    pub novelty_bits: usize,
+    /// Share of new contexts that scores 0.9 (default 0.85: 9 of the 10 default contexts
+    /// new). Above 1, `novelty` never alarms; with the default 10 contexts, 0.8 (8 of 10)
+    /// alarms on Gaussian noise several times as often.
+    pub novelty_level: f64,
+    /// Samples a series must have before `novelty` scores (default 400): every context is
+    /// new at first, and the running range is still widening.
+    pub novelty_warmup: u64,
     /// Half-life, in samples, of the history each detector is calibrated on (default 1400:
     /// about five days of 5-minute samples).
     pub calib_half_life: f64,
@@ -117,6 +133,11 @@ impl Default for MetricDetectorConfig {
             deseasonalize: false,
             pattern_len: 24,
             pattern_history: 1000,
+            novelty_bins: 12,
+            novelty_context: 6,
+            novelty_bits: 16384,
+            novelty_level: 0.85,
+            novelty_warmup: 400,
             calib_half_life: 1400.0,
             calib_quantile: 0.999,
             calib_min: 100,
@@ -206,6 +227,26 @@ impl MetricDetectorConfig {
                 "must be in pattern_len+1..=100000, got {}",
                 self.pattern_history
             ),
+        );
+        check(
+            "novelty_bins",
+            (2..=256).contains(&self.novelty_bins),
+            format!("must be in 2..=256, got {}", self.novelty_bins),
+        );
+        check(
+            "novelty_context",
+            (2..=16).contains(&self.novelty_context),
+            format!("must be in 2..=16, got {}", self.novelty_context),
+        );
+        check(
+            "novelty_bits",
+            (64..=1 << 24).contains(&self.novelty_bits),
+            format!("must be in 64..=16777216, got {}", self.novelty_bits),
+        );
+        check(
+            "novelty_level",
+            self.novelty_level > 0.0 && self.novelty_level.is_finite(),
+            format!("must be > 0, got {}", self.novelty_level),
         );
         check(
             "calib_half_life",

@@ -16,7 +16,14 @@
 //!   found the score is 0;
 //! - `pattern`: distance from the last `pattern_len` samples to their nearest match in the
 //!   last `pattern_history` samples (streaming left matrix profile): new shapes, levels or
-//!   noise, which no single-sample test sees.
+//!   noise, which no single-sample test sees;
+//! - `novelty`: the share of the sample's contexts never seen before (CAD OSE's idea of
+//!   contextual novelty with fast habituation, in a simpler form): values are quantised
+//!   into `novelty_bins` slices of the range seen so far, and a context is a pair (this
+//!   level, the level `k` samples ago) or the run of the last `k` levels, up to
+//!   `novelty_context` samples back. A new level, transition or shape makes most contexts
+//!   new; seen once, a context is known. Not calibrated: the share over `novelty_level`
+//!   (0.85) is its ratio, so it alarms when 9 of its 10 contexts are new.
 //!
 //! **Calibration.** Every detector's statistic is divided by the 99.9th percentile
 //! (`calib_quantile`) of its own recent values (exponentially decayed, `calib_half_life`
@@ -25,8 +32,8 @@
 //! `1 - 10^(-r^4)`: 0.5 at `r = 0.74`, 0.9 at `r = 1`, 0.99 at `r = 1.19`. A normal daily peak
 //! is part of that history and so scores low once a few days are seen.
 //!
-//! **Combined score.** `anomaly` is the highest detector score, or the `sustained`
-//! evidence when that is higher: a leaky sum (retention 0.9 per sample) of how far the most
+//! **Combined score.** `anomaly` is the highest detector score (`novelty` included), or the
+//! `sustained` evidence when that is higher: a leaky sum (retention 0.9 per sample) of how far the most
 //! unusual of `robust_z`, `ewma` and `seasonal` exceeds a ratio of 0.7, so that a run of
 //! moderately unusual samples alerts where no single one would. It is an onset score: when
 //! it reaches `alert_threshold` (0.9) it is reported once, and the next `refractory`
@@ -41,14 +48,18 @@
 //! so Gaussian noise alarms about once in ten weeks of 5-minute samples and a clean daily
 //! cycle about never; a heavy-tailed series alarms on its own 1-in-1000 excursions
 //! (Student-t with 3 degrees of freedom: about 2.5 alarms a week of 5-minute samples).
-//! Raise `calib_quantile` where that is too often.
+//! Raise `calib_quantile` where that is too often. `novelty` is silent for the first
+//! `novelty_warmup` (400) samples; after that, on Gaussian noise, it alarms about once in
+//! ten weeks more, on new extremes of the widening range (fewer as the range settles).
 //!
 //! **Memory per series** (defaults, bounded whatever the traffic): rolling window of 2000
 //! samples kept in arrival and sorted order (31 KiB); pattern history ring of 1025 samples
 //! plus 977 running distances (16 KiB); daily profile of 144 and weekly profile of 336
 //! buckets (27 KiB) and 504 hourly means (4 KiB); five decayed histograms of 320 bins
-//! (12.5 KiB). About 91 KiB in all; each part scales with its setting. Time per sample is
-//! O(`pattern_history` + `robust_window`): about 25 microseconds with the defaults.
+//! (12.5 KiB); two novelty tables of 16384 bits (4 KiB). About 95 KiB in all; each part
+//! scales with its setting. Time per sample is O(`pattern_history` + `robust_window`):
+//! about 25 microseconds with the defaults (`novelty` adds 10 hashes and bit probes, well
+//! under a microsecond).
 //!
 //! **Sampling.** Seasonal phase comes from `ts` (UTC), so irregular sampling and gaps are
 //! fine there; the rolling window, the EWMA, the pattern and the refractory period count
@@ -61,6 +72,7 @@
 pub mod calibrate;
 mod config;
 pub mod ewma;
+pub mod novelty;
 pub mod pattern;
 pub mod robust;
 pub mod seasonal;
@@ -69,6 +81,7 @@ use crate::detect::exact;
 use crate::record::Ts;
 use calibrate::TailCalibrator;
 use ewma::EwmaChart;
+use novelty::ContextNovelty;
 use pattern::PatternNovelty;
 use robust::RollingMedian;
 use seasonal::{Period, SeasonalModel};
@@ -87,6 +100,10 @@ pub struct MetricScores {
     pub seasonal: f64,
     /// Distance of the recent subsequence to its nearest match in the history, calibrated.
     pub pattern: f64,
+    /// Share of the sample's contexts (quantised level pairs and runs) never seen before,
+    /// over `novelty_level`; 0 during `novelty_warmup`.
+    #[serde(default)]
+    pub novelty: f64,
     /// Sustained evidence: a leaky sum of how far the most unusual ratio of `robust_z`,
     /// `ewma` and `seasonal` has exceeded `sustained_level` over the last samples. A run of moderately unusual
     /// samples (a slow drift, a subtle level change) reaches 0.9 where no single sample
@@ -105,6 +122,7 @@ impl MetricScores {
             ("ewma", self.ewma),
             ("seasonal", self.seasonal),
             ("pattern", self.pattern),
+            ("novelty", self.novelty),
             ("sustained", self.sustained),
             ("anomaly", self.anomaly),
         ]
@@ -117,7 +135,10 @@ const EWMA_POINT: usize = 1;
 const EWMA_CHART: usize = 2;
 const SEASONAL: usize = 3;
 const PATTERN: usize = 4;
-const DETECTORS: usize = 5;
+/// Detectors with a tail calibrator (all but `novelty`, which is a share of its own).
+const CALIBRATED: usize = 5;
+const NOVELTY: usize = 5;
+const DETECTORS: usize = 6;
 
 /// Per-sample weight of the long-run level and spread (the pattern floor, tiny scales).
 const LONG_ALPHA: f64 = 2e-4;
@@ -129,6 +150,11 @@ fn ratio_to_score(r: f64) -> f64 {
     }
     let s = 1.0 - 10f64.powf(-r.powi(4));
     s.clamp(0.0, 1.0)
+}
+
+fn default_novelty() -> ContextNovelty {
+    let cfg = MetricDetectorConfig::default();
+    ContextNovelty::new(cfg.novelty_bins, cfg.novelty_context, cfg.novelty_bits)
 }
 
 /// The detectors and their state for one series.
@@ -148,6 +174,10 @@ pub struct MetricScorer {
     #[serde(with = "exact::f64")]
     seasonal_dev: f64,
     pattern: PatternNovelty,
+    /// Absent from snapshots taken before `novelty` existed: those restore with a fresh
+    /// one at the default settings (which is what their `cfg` then holds), warming up anew.
+    #[serde(default = "default_novelty")]
+    novelty: ContextNovelty,
     #[serde(with = "exact::f64")]
     long_mean: f64,
     #[serde(with = "exact::f64")]
@@ -172,6 +202,9 @@ impl MetricScorer {
         cfg.ewma_lambda = cfg.ewma_lambda.clamp(1e-6, 1.0);
         cfg.pattern_len = cfg.pattern_len.max(1);
         cfg.pattern_history = cfg.pattern_history.clamp(cfg.pattern_len + 1, 100_000);
+        cfg.novelty_bins = cfg.novelty_bins.clamp(2, 256);
+        cfg.novelty_context = cfg.novelty_context.clamp(2, 16);
+        cfg.novelty_bits = cfg.novelty_bits.clamp(64, 1 << 24);
         MetricScorer {
             n: 0,
             since_reset: 0,
@@ -181,9 +214,10 @@ impl MetricScorer {
             seasonal: SeasonalModel::new(&cfg.seasonal_params()),
             seasonal_dev: 0.0,
             pattern: PatternNovelty::new(cfg.pattern_len, cfg.pattern_history),
+            novelty: ContextNovelty::new(cfg.novelty_bins, cfg.novelty_context, cfg.novelty_bits),
             long_mean: 0.0,
             long_dev: 0.0,
-            calib: vec![TailCalibrator::default(); DETECTORS],
+            calib: vec![TailCalibrator::default(); CALIBRATED],
             sustained: 0.0,
             refractory_left: 0,
             ratios: [0.0; DETECTORS],
@@ -202,8 +236,9 @@ impl MetricScorer {
     }
 
     /// Calibrated ratios of the last sample (robust, EWMA sample, EWMA chart, seasonal,
-    /// pattern): each detector's statistic over its calibration quantile. Diagnostics for
-    /// tuning; not part of the snapshot.
+    /// pattern): each detector's statistic over its calibration quantile; then novelty's
+    /// share of new contexts over `novelty_level`. Diagnostics for tuning; not part of the
+    /// snapshot.
     pub fn ratios(&self) -> [f64; DETECTORS] {
         self.ratios
     }
@@ -220,7 +255,7 @@ impl MetricScorer {
         let tiny = (1e-9 * self.long_mean.abs())
             .max(1e-6 * self.long_dev)
             .max(1e-12);
-        let mut stat: [Option<f64>; DETECTORS] = [None; DETECTORS];
+        let mut stat: [Option<f64>; CALIBRATED] = [None; CALIBRATED];
 
         let expect = self.seasonal.expect(ts, value, &sp);
         let deseason = self.cfg.deseasonalize && self.seasonal.active().is_some();
@@ -267,6 +302,7 @@ impl MetricScorer {
                 stat[PATTERN] = Some(d);
             }
         }
+        let novelty = self.novelty.push(value);
         let a = LONG_ALPHA.max(1.0 / (self.n + 1) as f64);
         if self.n == 0 {
             self.long_mean = value;
@@ -291,12 +327,18 @@ impl MetricScorer {
             }
             c.push(s, decay);
         }
+        if let Some(share) = novelty {
+            if self.novelty.seen() > self.cfg.novelty_warmup {
+                r[NOVELTY] = share / self.cfg.novelty_level.max(f64::MIN_POSITIVE);
+            }
+        }
         self.ratios = r;
 
         let top = r.iter().copied().fold(0.0, f64::max);
         // The pattern distance is left out: on plain noise it sits close to its own high
         // quantile all the time (the nearest of a thousand candidates is always about as
-        // near), so a run of high pattern ratios is no evidence.
+        // near), so a run of high pattern ratios is no evidence. So is novelty, which is
+        // high on the first sample of a change and habituates within a few.
         let point = r[..PATTERN].iter().copied().fold(0.0, f64::max);
         let keep = self.cfg.sustained_retention.clamp(0.0, 1.0 - 1e-9);
         self.sustained = keep * self.sustained + (point - self.cfg.sustained_level).max(0.0);
@@ -312,6 +354,7 @@ impl MetricScorer {
             ewma: ratio_to_score(r[EWMA_POINT].max(r[EWMA_CHART])),
             seasonal: ratio_to_score(r[SEASONAL]),
             pattern: ratio_to_score(r[PATTERN]),
+            novelty: ratio_to_score(r[NOVELTY]),
             sustained: ratio_to_score(self.sustained),
             anomaly,
         }

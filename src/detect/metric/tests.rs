@@ -291,6 +291,26 @@ fn snapshot_mid_stream_resumes_identically() {
 }
 
 #[test]
+fn a_snapshot_from_before_novelty_restores_and_warms_novelty_up_anew() {
+    let xs = noise(52, 1200);
+    let mut a = MetricScorer::new(&MetricDetectorConfig::default());
+    for &(t, v) in &xs[..1000] {
+        a.score(t, v);
+    }
+    let mut json = serde_json::to_value(&a).expect("serialises");
+    let obj = json.as_object_mut().expect("an object");
+    assert!(obj.remove("novelty").is_some());
+    for field in ["novelty_bins", "novelty_context", "novelty_bits"] {
+        obj["cfg"].as_object_mut().expect("cfg").remove(field);
+    }
+    let mut b: MetricScorer = serde_json::from_value(json).expect("deserialises");
+    assert_eq!(b.config(), a.config());
+    for &(t, v) in &xs[1000..] {
+        assert_eq!(b.score(t, v).novelty, 0.0, "warming up at {t}");
+    }
+}
+
+#[test]
 fn non_finite_values_are_ignored() {
     let xs = noise(61, 800);
     let mut a = MetricScorer::new(&MetricDetectorConfig::default());
@@ -329,6 +349,7 @@ fn defaults_are_valid_and_named_lists_every_score() {
         ewma: 0.2,
         seasonal: 0.3,
         pattern: 0.4,
+        novelty: 0.42,
         sustained: 0.45,
         anomaly: 0.5,
     };
@@ -340,6 +361,7 @@ fn defaults_are_valid_and_named_lists_every_score() {
             "ewma",
             "seasonal",
             "pattern",
+            "novelty",
             "sustained",
             "anomaly"
         ]
@@ -348,4 +370,32 @@ fn defaults_are_valid_and_named_lists_every_score() {
     assert!((ratio_to_score(1.0) - 0.9).abs() < 1e-12);
     assert!((ratio_to_score(0.7407) - 0.5).abs() < 1e-3);
     assert_eq!(ratio_to_score(0.0), 0.0);
+}
+
+#[test]
+fn novelty_waits_for_its_warmup_and_can_be_switched_off() {
+    // A square wave between two levels, then a third level inside the range at sample 600:
+    // every context is new, so `novelty` alarms; it is silent during the warm-up (where
+    // every context is new too) and with `novelty_level` above 1.
+    let xs: Vec<(Ts, f64)> = (0..700)
+        .map(|i| {
+            let v = match i {
+                600 => 5.0,
+                _ if (i / 4) % 2 == 0 => 0.0,
+                _ => 10.0,
+            };
+            (T0 + i as Ts * FIVE_MIN, v)
+        })
+        .collect();
+    let on = run(xs.clone());
+    assert!(on[..400].iter().all(|s| s.novelty == 0.0));
+    assert!(on[600].novelty >= ALERT, "{:?}", on[600]);
+    assert!(on[600].anomaly >= ALERT);
+    let off = MetricDetectorConfig {
+        novelty_level: 2.0,
+        ..Default::default()
+    };
+    let mut s = MetricScorer::new(&off);
+    let scores: Vec<MetricScores> = xs.iter().map(|&(t, v)| s.score(t, v)).collect();
+    assert!(scores.iter().all(|s| s.novelty < 0.9), "{:?}", scores[600]);
 }
