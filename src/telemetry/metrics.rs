@@ -76,7 +76,7 @@ pub mod names {
     pub const ESTIMATE_ERROR: &str = "vigil_estimate_error";
     /// Gauge: the latest anomaly score of a serving-metric series, by `series` (capped by
     /// `limits.max_metric_series`) and `detector` (`anomaly` for the combined score,
-    /// `robust_z`, `ewma`, `seasonal`, `pattern`, `sustained`).
+    /// `robust_z`, `ewma`, `seasonal`, `pattern`, `novelty`, `sustained`).
     pub const METRIC_ANOMALY: &str = "vigil_metric_anomaly_score";
     /// Counter: labels joined to their predictions.
     pub const LABELS_JOINED: &str = "vigil_labels_joined_total";
