@@ -17,7 +17,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// FNV-1a offset basis and prime, applied to whole words.
+/// FNV-1a offset basis and prime, applied to whole words. Written here rather than taken
+/// from a hashing crate because the table bits are persisted in snapshots: the hash must
+/// stay the same across crate upgrades and platforms (foldhash and std's hasher promise
+/// neither); `detect::series::stable_hash` is the same function over strings.
 const FNV_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
