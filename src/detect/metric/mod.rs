@@ -33,9 +33,10 @@
 //! is part of that history and so scores low once a few days are seen.
 //!
 //! **Combined score.** `anomaly` is the highest detector score (`novelty` included), or the
-//! `sustained` evidence when that is higher: a leaky sum (retention 0.9 per sample) of how far the most
-//! unusual of `robust_z`, `ewma` and `seasonal` exceeds a ratio of 0.7, so that a run of
-//! moderately unusual samples alerts where no single one would. It is an onset score: when
+//! `sustained` evidence when that is higher: a leaky sum (retention 0.9 per sample) of how
+//! far the most unusual of `robust_z`, `ewma` and `seasonal` exceeds a ratio of 0.7, so
+//! that a run of moderately unusual samples alerts where no single one would. It is an
+//! onset score: when
 //! it reaches `alert_threshold` (0.9) it is reported once, and the next `refractory`
 //! samples are damped by `refractory_factor` (scores up to 0.5), so that one incident
 //! pages once instead of every sample, and a lasting change has become the new normal by
