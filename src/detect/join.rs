@@ -27,13 +27,14 @@
 //! queue keeps joined entries' slots until they reach its front or a compaction drops them).
 //! The key (the model's length, the model and the request id), the version and the
 //! predicted class are [`CompactString`]s, stored inline up to 24 bytes each, so an entry
-//! with short strings allocates nothing of its own: it costs one hash-map slot (about 140
-//! bytes, at most 7/8 load) and up to two 40-byte queue slots. A longer string is allocated
-//! (a key with a 36-character UUID request id is, once in the map and once in the queue),
-//! and class probabilities take 8 bytes each ([`MAX_PROBS`] at most). The default 100,000
-//! entries take about 30 MiB with short keys, about 45 MiB with UUID request ids. One store
-//! serves every model (the key includes the model), so this is the bound for the whole
-//! daemon. (Storing a prediction is on the hot path, once per inference record: inline
+//! with short strings allocates nothing of its own: it costs one table slot (128 bytes plus
+//! a control byte, at most 7/8 load) and up to two 24-byte queue slots (sequence number,
+//! event time, hash: the queue holds no copy of the key). A longer string is allocated once
+//! (a key with a 36-character UUID request id is), and class probabilities take 8 bytes
+//! each ([`MAX_PROBS`] at most). The default 100,000 entries take about 22 MiB with short
+//! keys (131,072 slots of 129 bytes, a queue of at most 262,144 x 24 bytes), about 27 MiB
+//! with UUID request ids. One store serves every model (the key includes the model), so
+//! this is the bound for the whole daemon. (Storing a prediction is on the hot path, once per inference record: inline
 //! strings took four allocations and frees off it.)
 //!
 //! Snapshots serialise the waiting entries in arrival order (a list, not the hash map), so
@@ -41,9 +42,10 @@
 
 use crate::record::{FeatureValue, InferenceRecord, Ts};
 use compact_str::CompactString;
-use foldhash::HashMap;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
 /// Class probabilities kept per prediction at most; longer vectors are not kept (the score
 /// and label still are).
@@ -59,7 +61,7 @@ pub struct JoinConfig {
     /// the traffic that arrives within it. Negative values act as 0.
     pub ttl_ms: i64,
     /// Entries (predictions plus labels) waiting at most, for all models together. Default
-    /// 100,000 (about 30 MiB): a 1 h TTL without evictions at ~28 predictions/s.
+    /// 100,000 (about 22 MiB): a 1 h TTL without evictions at ~28 predictions/s.
     /// At least 1.
     pub max_pending: usize,
 }
@@ -215,17 +217,20 @@ impl Pending {
     }
 }
 
+/// A waiting entry. `seq` is unique among live slots, so a queue entry finds its slot by
+/// (hash, seq) without comparing keys.
 #[derive(Debug, Clone)]
 struct Slot {
+    key: CompactString,
     seq: u64,
     entry: Pending,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Queued {
     seq: u64,
     ts: Ts,
-    key: CompactString,
+    hash: u64,
 }
 
 /// The label-join store. See the module documentation for its rules and bounds.
@@ -233,7 +238,10 @@ struct Queued {
 #[serde(into = "JoinSnapshot", from = "JoinSnapshot")]
 pub struct JoinStore {
     config: JoinConfig,
-    map: HashMap<CompactString, Slot>,
+    /// The waiting entries. A `HashTable` rather than a map: one hash per arrival, and the
+    /// queue's lookups match on `seq` instead of comparing keys.
+    map: HashTable<Slot>,
+    hasher: foldhash::fast::RandomState,
     /// Arrival order; entries whose `seq` no longer matches the map's are stale.
     queue: VecDeque<Queued>,
     next_seq: u64,
@@ -260,9 +268,9 @@ impl From<JoinStore> for JoinSnapshot {
             .queue
             .into_iter()
             .filter_map(|q| {
-                let live = map.get(&q.key).is_some_and(|slot| slot.seq == q.seq);
-                live.then(|| map.remove(&q.key).map(|slot| (q.key, slot.entry)))
-                    .flatten()
+                let slot = map.find_entry(q.hash, |slot| slot.seq == q.seq).ok()?;
+                let slot = slot.remove().0;
+                Some((slot.key, slot.entry))
             })
             .collect();
         JoinSnapshot {
@@ -278,7 +286,14 @@ impl From<JoinSnapshot> for JoinStore {
     fn from(snap: JoinSnapshot) -> Self {
         let mut s = JoinStore::new(&snap.config);
         for (key, entry) in snap.entries {
-            s.insert_new(key, entry);
+            let hash = s.hasher.hash_one(key.as_str());
+            // Keys are unique in a snapshot this code wrote; a later duplicate wins.
+            if let Ok(old) = s.map.find_entry(hash, |slot| slot.key == key) {
+                if let Pending::Prediction(_) = old.remove().0.entry {
+                    s.pending_predictions -= 1;
+                }
+            }
+            s.insert_new(key, hash, entry);
         }
         s.unreported = snap.unreported;
         s.stats = snap.stats;
@@ -296,7 +311,8 @@ impl JoinStore {
                 ttl_ms: config.ttl_ms.max(0),
                 max_pending: config.max_pending.max(1),
             },
-            map: HashMap::default(),
+            map: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             queue: VecDeque::new(),
             next_seq: 0,
             pending_predictions: 0,
@@ -347,14 +363,12 @@ impl JoinStore {
     /// time, and capacity evictions).
     pub fn expire(&mut self, now: Ts) -> ExpiredCounts {
         let ttl = self.config.ttl_ms;
-        while let Some(front) = self.queue.front() {
-            let live = self.is_live(front);
-            if live && now.saturating_sub(front.ts) <= ttl {
+        while let Some(&front) = self.queue.front() {
+            if self.is_live(&front) && now.saturating_sub(front.ts) <= ttl {
                 break;
             }
-            let q = self.queue.pop_front().expect("front exists");
-            if live {
-                let entry = self.take(&q.key).expect("live entry is in the map");
+            self.queue.pop_front();
+            if let Some(entry) = self.take(&front) {
                 self.count_expired(&entry);
             }
         }
@@ -396,11 +410,13 @@ impl JoinStore {
         self.key_buf.clear();
         use std::fmt::Write;
         write!(self.key_buf, "{}:{model}{request_id}", model.len()).expect("String write");
+        let hash = self.hasher.hash_one(self.key_buf.as_str());
         let is_prediction = matches!(new, Pending::Prediction(_));
-        let Some(slot) = self.map.get_mut(self.key_buf.as_str()) else {
+        let key_buf = &self.key_buf;
+        let Some(slot) = self.map.find_mut(hash, |s| s.key == *key_buf) else {
             let key = self.key_buf.clone();
             self.enforce_capacity(1);
-            self.insert_new(key, new);
+            self.insert_new(key, hash, new);
             return None;
         };
         if matches!(slot.entry, Pending::Prediction(_)) == is_prediction {
@@ -417,7 +433,7 @@ impl JoinStore {
                 let q = Queued {
                     seq: self.next_seq,
                     ts: slot.entry.ts(),
-                    key: self.key_buf.clone(),
+                    hash,
                 };
                 self.queue.push_back(q);
                 self.maybe_compact();
@@ -425,13 +441,18 @@ impl JoinStore {
             return None;
         }
         let within = slot.entry.ts().abs_diff(new.ts()) <= self.config.ttl_ms.unsigned_abs();
-        let key = self.key_buf.clone();
-        let old = self.take(&key).expect("entry just found");
+        let found = Queued {
+            seq: slot.seq,
+            ts: slot.entry.ts(),
+            hash,
+        };
+        let old = self.take(&found).expect("entry just found");
         if !within {
             // The waiting half is past its TTL (expiry had not reached it yet): it expires,
             // the newcomer waits in its place.
             self.count_expired(&old);
-            self.insert_new(key, new);
+            let key = self.key_buf.clone();
+            self.insert_new(key, hash, new);
             return None;
         }
         self.stats.joined += 1;
@@ -447,19 +468,21 @@ impl JoinStore {
     }
 
     fn is_live(&self, q: &Queued) -> bool {
-        self.map.get(&q.key).is_some_and(|s| s.seq == q.seq)
+        self.map.find(q.hash, |s| s.seq == q.seq).is_some()
     }
 
-    /// Removes a waiting entry.
-    fn take(&mut self, key: &str) -> Option<Pending> {
-        let slot = self.map.remove(key)?;
+    /// Removes the waiting entry `q` refers to, if it is still live.
+    fn take(&mut self, q: &Queued) -> Option<Pending> {
+        let slot = self.map.find_entry(q.hash, |s| s.seq == q.seq).ok()?;
+        let slot = slot.remove().0;
         if let Pending::Prediction(_) = slot.entry {
             self.pending_predictions -= 1;
         }
         Some(slot.entry)
     }
 
-    fn insert_new(&mut self, key: CompactString, entry: Pending) {
+    /// Stores an entry whose key is not in the map.
+    fn insert_new(&mut self, key: CompactString, hash: u64, entry: Pending) {
         self.next_seq += 1;
         if matches!(entry, Pending::Prediction(_)) {
             self.pending_predictions += 1;
@@ -467,15 +490,16 @@ impl JoinStore {
         self.queue.push_back(Queued {
             seq: self.next_seq,
             ts: entry.ts(),
-            key: key.clone(),
+            hash,
         });
-        self.map.insert(
+        let slot = Slot {
             key,
-            Slot {
-                seq: self.next_seq,
-                entry,
-            },
-        );
+            seq: self.next_seq,
+            entry,
+        };
+        let hasher = &self.hasher;
+        self.map
+            .insert_unique(hash, slot, |s| hasher.hash_one(s.key.as_str()));
         self.maybe_compact();
     }
 
@@ -485,10 +509,7 @@ impl JoinStore {
             let Some(q) = self.queue.pop_front() else {
                 break;
             };
-            if !self.is_live(&q) {
-                continue;
-            }
-            match self.take(&q.key) {
+            match self.take(&q) {
                 Some(Pending::Prediction(_)) => {
                     self.unreported.evicted_predictions += 1;
                     self.stats.evicted_predictions += 1;
@@ -520,261 +541,9 @@ impl JoinStore {
         }
         let map = &self.map;
         self.queue
-            .retain(|q| map.get(&q.key).is_some_and(|s| s.seq == q.seq));
+            .retain(|q| map.find(q.hash, |s| s.seq == q.seq).is_some());
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pred(version: &str, ts: Ts, score: f64) -> PredictionSummary {
-        PredictionSummary {
-            version: version.into(),
-            ts,
-            score: Some(score),
-            label: Some(if score >= 0.5 { "1" } else { "0" }.into()),
-            probs: None,
-        }
-    }
-
-    fn cls(s: &str) -> LabelValue {
-        LabelValue::Class(s.into())
-    }
-
-    fn store(ttl_ms: i64, max_pending: usize) -> JoinStore {
-        JoinStore::new(&JoinConfig {
-            ttl_ms,
-            max_pending,
-        })
-    }
-
-    #[test]
-    fn joins_in_either_order() {
-        let mut s = store(1_000, 10);
-        assert_eq!(s.on_prediction("m", "r1", pred("v1", 100, 0.9)), None);
-        let j = s.on_label("m", "r1", 600, cls("1")).expect("joined");
-        assert_eq!(j.prediction, pred("v1", 100, 0.9));
-        assert_eq!((j.label, j.label_ts), (cls("1"), 600));
-
-        assert_eq!(s.on_label("m", "r2", 700, cls("0")), None);
-        let j = s
-            .on_prediction("m", "r2", pred("v2", 650, 0.2))
-            .expect("joined");
-        assert_eq!((j.prediction.version.as_str(), j.label_ts), ("v2", 700));
-        assert!(s.is_empty());
-        assert_eq!(s.stats().joined, 2);
-    }
-
-    #[test]
-    fn keys_are_per_model_and_unambiguous() {
-        let mut s = store(1_000, 10);
-        s.on_prediction("ab", "c", pred("v1", 0, 0.9));
-        assert_eq!(s.on_label("a", "bc", 1, cls("1")), None);
-        assert_eq!(s.on_label("other", "c", 1, cls("1")), None);
-        assert!(s.on_label("ab", "c", 1, cls("1")).is_some());
-        assert_eq!(s.pending_labels(), 2);
-    }
-
-    #[test]
-    fn out_of_order_arrival_joins_and_ttl_is_checked_at_join() {
-        let mut s = store(1_000, 100);
-        // Labels arrive before their predictions, interleaved and out of order.
-        for (i, ts) in [(3, 3_000), (1, 1_000), (2, 2_500)] {
-            s.on_label("m", &format!("r{i}"), ts, cls("1"));
-        }
-        for (i, ts) in [(2, 2_000), (3, 2_100), (1, 900)] {
-            let j = s.on_prediction("m", &format!("r{i}"), pred("v1", ts, 0.7));
-            assert!(j.is_some(), "r{i}");
-        }
-        // 1,001 ms apart: not joined even though expire() was never called.
-        s.on_prediction("m", "late", pred("v1", 10_000, 0.7));
-        assert_eq!(s.on_label("m", "late", 11_001, cls("1")), None);
-        assert_eq!(s.pending_labels(), 1);
-        let e = s.expire(11_001);
-        assert_eq!((e.predictions, e.labels), (1, 0));
-    }
-
-    #[test]
-    fn ttl_expiry_is_counted_per_side() {
-        let mut s = store(1_000, 100);
-        s.on_prediction("m", "p1", pred("v1", 0, 0.9));
-        s.on_label("m", "l1", 200, cls("0"));
-        s.on_prediction("m", "p2", pred("v1", 500, 0.9));
-        assert_eq!(s.expire(1_000), ExpiredCounts::default());
-        let e = s.expire(1_300);
-        assert_eq!((e.predictions, e.labels), (1, 1));
-        assert_eq!(s.len(), 1);
-        let e = s.expire(1_501);
-        assert_eq!((e.predictions, e.labels), (1, 0));
-        assert!(s.is_empty());
-        // Counted once: expired entries do not join later.
-        assert_eq!(s.on_label("m", "p1", 1_600, cls("1")), None);
-        let st = s.stats();
-        assert_eq!((st.expired_predictions, st.expired_labels), (2, 1));
-    }
-
-    #[test]
-    fn expiry_follows_arrival_order_late_never_early() {
-        let mut s = store(1_000, 100);
-        s.on_prediction("m", "new", pred("v1", 5_000, 0.9));
-        // Arrives out of order, behind "new": it is past its TTL at 2,000 but waits behind
-        // "new" in the queue; it can no longer join, though.
-        s.on_prediction("m", "old", pred("v1", 0, 0.9));
-        assert_eq!(s.expire(2_000).predictions, 0);
-        assert_eq!(s.on_label("m", "old", 2_000, cls("1")), None);
-        assert_eq!(s.expire(2_000).predictions, 1, "found stale at join time");
-        assert_eq!(s.len(), 2);
-        let e = s.expire(6_001);
-        assert_eq!((e.predictions, e.labels), (1, 1));
-        assert!(s.is_empty());
-    }
-
-    #[test]
-    fn capacity_evicts_the_oldest_and_counts_it() {
-        let mut s = store(1_000_000, 3);
-        s.on_prediction("m", "a", pred("v1", 0, 0.9));
-        s.on_label("m", "b", 1, cls("1"));
-        s.on_prediction("m", "c", pred("v1", 2, 0.9));
-        s.on_prediction("m", "d", pred("v1", 3, 0.9));
-        assert_eq!(s.len(), 3);
-        s.on_prediction("m", "e", pred("v1", 4, 0.9));
-        assert_eq!(s.len(), 3);
-        let e = s.expire(5);
-        assert_eq!((e.evicted_predictions, e.evicted_labels), (1, 1));
-        assert_eq!(s.on_label("m", "a", 5, cls("1")), None, "a was evicted");
-        assert!(s.on_label("m", "e", 5, cls("1")).is_some());
-    }
-
-    #[test]
-    fn duplicates_newest_event_time_wins() {
-        let mut s = store(10_000, 10);
-        s.on_prediction("m", "r", pred("v1", 100, 0.9));
-        s.on_prediction("m", "r", pred("v2", 200, 0.1)); // retry: wins
-        s.on_prediction("m", "r", pred("v3", 150, 0.5)); // older: dropped
-        assert_eq!(s.len(), 1);
-        assert_eq!(s.stats().duplicate_predictions, 2);
-        let j = s.on_label("m", "r", 300, cls("0")).expect("joined");
-        assert_eq!(j.prediction.version, "v2");
-        // A second label after the join waits for a prediction of its own.
-        assert_eq!(s.on_label("m", "r", 310, cls("1")), None);
-        s.on_label("m", "r", 320, cls("0")); // correction: wins
-        let j = s
-            .on_prediction("m", "r", pred("v2", 305, 0.1))
-            .expect("joined");
-        assert_eq!(j.label, cls("0"));
-        assert_eq!(s.stats().duplicate_labels, 1);
-    }
-
-    #[test]
-    fn replaced_entries_expire_from_their_own_time() {
-        let mut s = store(1_000, 10);
-        s.on_prediction("m", "r", pred("v1", 0, 0.9));
-        s.on_prediction("m", "r", pred("v1", 900, 0.9));
-        assert_eq!(s.expire(1_500).predictions, 0);
-        assert_eq!(s.expire(1_901).predictions, 1);
-        assert!(s.queue.is_empty());
-    }
-
-    #[test]
-    fn records_without_a_key_are_counted_not_stored() {
-        let mut s = store(1_000, 10);
-        assert_eq!(s.on_prediction("m", "", pred("v1", 0, 0.9)), None);
-        assert_eq!(s.on_label("m", "", 0, cls("1")), None);
-        assert!(s.is_empty());
-        assert_eq!(s.stats().no_key, 2);
-    }
-
-    #[test]
-    fn queue_stays_bounded_when_nothing_expires() {
-        let mut s = store(i64::MAX, 10);
-        for i in 0..10_000 {
-            let id = format!("r{i}");
-            s.on_prediction("m", &id, pred("v1", i, 0.9));
-            assert!(s.on_label("m", &id, i, cls("1")).is_some());
-            s.on_prediction("m", "dup", pred("v1", i, 0.9));
-            assert!(s.queue.len() <= 2 * 10 + 64 + 1, "{}", s.queue.len());
-        }
-        assert_eq!(s.len(), 1);
-    }
-
-    #[test]
-    fn snapshot_round_trip_is_deterministic_and_resumes() {
-        let mut s = store(1_000, 100);
-        for i in 0..20 {
-            s.on_prediction("m", &format!("p{i}"), pred("v1", i * 10, 0.3));
-            s.on_label("m", &format!("l{i}"), i * 10 + 5, LabelValue::Num(i as f64));
-        }
-        s.on_prediction("m", "p3", pred("v2", 400, 0.8)); // a replaced entry: stale slot
-        s.on_label("m", "p0", 10, cls("1")); // joined
-        let json = serde_json::to_string(&s).expect("serialise");
-        let mut r: JoinStore = serde_json::from_str(&json).expect("deserialise");
-        assert_eq!(serde_json::to_string(&r).expect("serialise"), json);
-        assert_eq!(serde_json::to_string(&s.clone()).expect("serialise"), json);
-        assert_eq!(
-            (r.len(), r.pending_predictions()),
-            (s.len(), s.pending_predictions())
-        );
-        assert_eq!(r.stats(), s.stats());
-        // Both continue identically.
-        for st in [&mut s, &mut r] {
-            assert_eq!(
-                st.on_label("m", "p3", 450, cls("1"))
-                    .map(|j| j.prediction.version),
-                Some("v2".into())
-            );
-        }
-        assert_eq!(s.expire(1_100), r.expire(1_100));
-        assert_eq!(s.len(), r.len());
-    }
-
-    #[test]
-    fn reconfigure_to_a_smaller_store_evicts_oldest() {
-        let mut s = store(1_000, 10);
-        for i in 0..10 {
-            s.on_prediction("m", &format!("r{i}"), pred("v1", i, 0.9));
-        }
-        s.reconfigure(&JoinConfig {
-            ttl_ms: 1_000,
-            max_pending: 4,
-        });
-        assert_eq!(s.len(), 4);
-        assert_eq!(s.expire(0).evicted_predictions, 6);
-        assert!(s.on_label("m", "r9", 9, cls("1")).is_some());
-        assert_eq!(s.on_label("m", "r0", 9, cls("1")), None);
-    }
-
-    #[test]
-    fn label_values_convert_like_decode() {
-        assert_eq!(LabelValue::Num(1.0).class_name(), "1");
-        assert_eq!(LabelValue::Num(2.5).class_name(), "2.5");
-        assert_eq!(
-            LabelValue::from_feature(&FeatureValue::Bool(true)),
-            Some(cls("true"))
-        );
-        assert_eq!(LabelValue::from_feature(&FeatureValue::Null), None);
-        assert_eq!(cls(" 3.5").as_f64(), Some(3.5));
-        assert_eq!(cls("cat").as_f64(), None);
-        let p = pred("v1", 0, 0.5).with_probs(&[0.5; MAX_PROBS + 1]);
-        assert_eq!(p.probs, None);
-    }
-
-    #[test]
-    fn an_entry_with_short_strings_allocates_nothing_and_fits_the_documented_size() {
-        // The module doc's memory bound: a map slot of about 140 bytes, queue slots of 40.
-        assert!(std::mem::size_of::<(CompactString, Slot)>() <= 144);
-        assert!(std::mem::size_of::<Queued>() <= 40);
-        let mut s = JoinStore::new(&JoinConfig::default());
-        let mut p = pred("v1.2.3-canary", 0, 0.5);
-        p.label = Some("fraud".into());
-        s.on_prediction("fraud", "r-8f3a2c1d9e", p);
-        let (key, slot) = s.map.iter().next().expect("stored");
-        assert_eq!(key.as_str(), "5:fraudr-8f3a2c1d9e");
-        assert!(!key.is_heap_allocated());
-        let Pending::Prediction(p) = &slot.entry else {
-            panic!("a prediction was stored")
-        };
-        assert!(!p.version.is_heap_allocated());
-        assert!(!p.label.as_ref().expect("label").is_heap_allocated());
-    }
-}
+mod tests;
