@@ -12,9 +12,9 @@
 //!   of its own and expires unjoined, so a prediction is scored at most once.
 //! - **Expiry** ([`JoinStore::expire`]): an entry of event time `ts` expires once
 //!   `now > ts + ttl_ms`, `now` being the caller's watermark (the newest event time seen).
-//!   Entries leave in arrival order from a queue beside the map, so expiry is amortised O(1)
-//!   per record; an entry that arrived out of order behind a later one leaves when that one
-//!   does, i.e. late by at most the stream's disorder (which decode bounds with
+//!   Entries leave in arrival order from the ring they are kept in, so expiry is amortised
+//!   O(1) per record; an entry that arrived out of order behind a later one leaves when that
+//!   one does, i.e. late by at most the stream's disorder (which decode bounds with
 //!   `limits.max_timestamp_skew`), never early. Joins check the TTL themselves, so a late
 //!   expiry never joins a pair further apart than `ttl_ms`: the stale entry is counted as
 //!   expired and the newcomer waits in its place.
@@ -23,19 +23,19 @@
 //! - A record without a request id (or model) cannot be joined: counted in
 //!   [`JoinStats::no_key`] and not stored.
 //!
-//! Memory: at most `max_pending` map entries and `2 * max_pending + 64` queue entries (the
-//! queue keeps joined entries' slots until they reach its front or a compaction drops them).
-//! The key (the model's length, the model and the request id), the version and the
-//! predicted class are [`CompactString`]s, stored inline up to 24 bytes each, so an entry
-//! with short strings allocates nothing of its own: it costs one table slot (128 bytes plus
-//! a control byte, at most 7/8 load) and up to two 24-byte queue slots (sequence number,
-//! event time, hash: the queue holds no copy of the key). A longer string is allocated once
-//! (a key with a 36-character UUID request id is), and class probabilities take 8 bytes
-//! each ([`MAX_PROBS`] at most). The default 100,000 entries take about 22 MiB with short
-//! keys (131,072 slots of 129 bytes, a queue of at most 262,144 x 24 bytes), about 27 MiB
-//! with UUID request ids. One store serves every model (the key includes the model), so
-//! this is the bound for the whole daemon. (Storing a prediction is on the hot path, once per inference record: inline
-//! strings took four allocations and frees off it.)
+//! Memory: at most `max_pending` entries wait, in a ring of at most `1.5 * max_pending + 65`
+//! slots of 128 bytes (the ring keeps the slots of joined or replaced entries until they
+//! reach its front or a compaction drops them), indexed by a hash table of 8-byte sequence
+//! numbers (9 bytes a slot, at most 7/8 load). The key (the model's length, the model and
+//! the request id), the version and the predicted class are [`CompactString`]s, stored
+//! inline up to 24 bytes each, so an entry with short strings allocates nothing of its own.
+//! A longer string is allocated (a key with a 36-character UUID request id is), and class
+//! probabilities take 8 bytes each ([`MAX_PROBS`] at most). The default 100,000 entries take
+//! about 20 MiB with short keys (150,065 ring slots of 128 bytes, 131,072 table slots of
+//! 9), about 25 MiB with UUID request ids. One store serves every model (the key includes
+//! the model), so this is the bound for the whole daemon. (Storing a prediction is on the
+//! hot path, once per inference record: inline strings took four allocations and frees off
+//! it, and a hash map of full entries a cache miss or more per operation.)
 //!
 //! Snapshots serialise the waiting entries in arrival order (a list, not the hash map), so
 //! equal states give equal snapshots. Pure: no I/O, no clock.
@@ -61,7 +61,7 @@ pub struct JoinConfig {
     /// the traffic that arrives within it. Negative values act as 0.
     pub ttl_ms: i64,
     /// Entries (predictions plus labels) waiting at most, for all models together. Default
-    /// 100,000 (about 22 MiB): a 1 h TTL without evictions at ~28 predictions/s.
+    /// 100,000 (about 20 MiB): a 1 h TTL without evictions at ~28 predictions/s.
     /// At least 1.
     pub max_pending: usize,
 }
@@ -217,39 +217,44 @@ impl Pending {
     }
 }
 
-/// A waiting entry. `seq` is unique among live slots, so a queue entry finds its slot by
-/// (hash, seq) without comparing keys.
+/// One arrival, in the ring. `entry` is `None` once it has been joined, replaced, expired
+/// or evicted; such dead slots leave when they reach the front or at a compaction.
 #[derive(Debug, Clone)]
 struct Slot {
+    seq: u64,
     key: CompactString,
-    seq: u64,
-    entry: Pending,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Queued {
-    seq: u64,
-    ts: Ts,
-    hash: u64,
+    entry: Option<Pending>,
 }
 
 /// The label-join store. See the module documentation for its rules and bounds.
+///
+/// Entries live in a ring in arrival order, numbered by consecutive sequence numbers, so
+/// an entry's place is its number minus the front's; the hash table holds only those
+/// numbers. Arrivals write the ring's tail and expiry reads its head, both sequential, and
+/// the table (9 bytes per entry) stays in cache: a store of 100,000 entries as a hash map
+/// of full entries took a cache miss or more on every operation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(into = "JoinSnapshot", from = "JoinSnapshot")]
 pub struct JoinStore {
     config: JoinConfig,
-    /// The waiting entries. A `HashTable` rather than a map: one hash per arrival, and the
-    /// queue's lookups match on `seq` instead of comparing keys.
-    map: HashTable<Slot>,
+    /// Sequence numbers of the live entries, by key.
+    table: HashTable<u64>,
     hasher: foldhash::fast::RandomState,
-    /// Arrival order; entries whose `seq` no longer matches the map's are stale.
-    queue: VecDeque<Queued>,
+    /// Every arrival since the front's, oldest first; consecutive sequence numbers.
+    ring: VecDeque<Slot>,
     next_seq: u64,
     pending_predictions: usize,
     unreported: ExpiredCounts,
     stats: JoinStats,
     /// Scratch for building lookup keys without allocating.
     key_buf: CompactString,
+}
+
+/// The ring position of sequence number `seq`.
+fn position(ring: &VecDeque<Slot>, seq: u64) -> Option<usize> {
+    let front = ring.front()?.seq;
+    let p = usize::try_from(seq.checked_sub(front)?).ok()?;
+    (p < ring.len()).then_some(p)
 }
 
 /// The serialised form: waiting entries in arrival order.
@@ -263,15 +268,10 @@ struct JoinSnapshot {
 
 impl From<JoinStore> for JoinSnapshot {
     fn from(s: JoinStore) -> Self {
-        let mut map = s.map;
         let entries = s
-            .queue
+            .ring
             .into_iter()
-            .filter_map(|q| {
-                let slot = map.find_entry(q.hash, |slot| slot.seq == q.seq).ok()?;
-                let slot = slot.remove().0;
-                Some((slot.key, slot.entry))
-            })
+            .filter_map(|slot| Some((slot.key, slot.entry?)))
             .collect();
         JoinSnapshot {
             config: s.config,
@@ -288,10 +288,8 @@ impl From<JoinSnapshot> for JoinStore {
         for (key, entry) in snap.entries {
             let hash = s.hasher.hash_one(key.as_str());
             // Keys are unique in a snapshot this code wrote; a later duplicate wins.
-            if let Ok(old) = s.map.find_entry(hash, |slot| slot.key == key) {
-                if let Pending::Prediction(_) = old.remove().0.entry {
-                    s.pending_predictions -= 1;
-                }
+            if let Some(seq) = s.find(hash, &key) {
+                s.remove(hash, seq);
             }
             s.insert_new(key, hash, entry);
         }
@@ -311,9 +309,9 @@ impl JoinStore {
                 ttl_ms: config.ttl_ms.max(0),
                 max_pending: config.max_pending.max(1),
             },
-            map: HashTable::new(),
+            table: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
-            queue: VecDeque::new(),
+            ring: VecDeque::new(),
             next_seq: 0,
             pending_predictions: 0,
             unreported: ExpiredCounts::default(),
@@ -363,12 +361,13 @@ impl JoinStore {
     /// time, and capacity evictions).
     pub fn expire(&mut self, now: Ts) -> ExpiredCounts {
         let ttl = self.config.ttl_ms;
-        while let Some(&front) = self.queue.front() {
-            if self.is_live(&front) && now.saturating_sub(front.ts) <= ttl {
-                break;
+        while let Some(front) = self.ring.front() {
+            if let Some(e) = &front.entry {
+                if now.saturating_sub(e.ts()) <= ttl {
+                    break;
+                }
             }
-            self.queue.pop_front();
-            if let Some(entry) = self.take(&front) {
+            if let Some(entry) = self.pop_front() {
                 self.count_expired(&entry);
             }
         }
@@ -377,12 +376,12 @@ impl JoinStore {
 
     /// Entries waiting (predictions plus labels).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     /// No entry waits.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     /// Predictions waiting for their label.
@@ -392,7 +391,7 @@ impl JoinStore {
 
     /// Labels waiting for their prediction.
     pub fn pending_labels(&self) -> usize {
-        self.map.len() - self.pending_predictions
+        self.table.len() - self.pending_predictions
     }
 
     /// Cumulative counters.
@@ -411,42 +410,33 @@ impl JoinStore {
         use std::fmt::Write;
         write!(self.key_buf, "{}:{model}{request_id}", model.len()).expect("String write");
         let hash = self.hasher.hash_one(self.key_buf.as_str());
-        let is_prediction = matches!(new, Pending::Prediction(_));
-        let key_buf = &self.key_buf;
-        let Some(slot) = self.map.find_mut(hash, |s| s.key == *key_buf) else {
+        let Some(seq) = self.find(hash, &self.key_buf) else {
             let key = self.key_buf.clone();
             self.enforce_capacity(1);
             self.insert_new(key, hash, new);
             return None;
         };
-        if matches!(slot.entry, Pending::Prediction(_)) == is_prediction {
+        let p = position(&self.ring, seq).expect("a live entry is in the ring");
+        let waiting = self.ring[p].entry.as_ref().expect("a live entry has one");
+        let waiting_ts = waiting.ts();
+        let is_prediction = matches!(new, Pending::Prediction(_));
+        if matches!(waiting, Pending::Prediction(_)) == is_prediction {
             if is_prediction {
                 self.stats.duplicate_predictions += 1;
             } else {
                 self.stats.duplicate_labels += 1;
             }
-            if new.ts() >= slot.entry.ts() {
-                // The newer one wins and its TTL runs from its own event time.
-                self.next_seq += 1;
-                slot.seq = self.next_seq;
-                slot.entry = new;
-                let q = Queued {
-                    seq: self.next_seq,
-                    ts: slot.entry.ts(),
-                    hash,
-                };
-                self.queue.push_back(q);
-                self.maybe_compact();
+            if new.ts() >= waiting_ts {
+                // The newer one wins and its TTL runs from its own event time: it moves to
+                // the tail, as a new arrival.
+                self.remove(hash, seq);
+                let key = self.key_buf.clone();
+                self.insert_new(key, hash, new);
             }
             return None;
         }
-        let within = slot.entry.ts().abs_diff(new.ts()) <= self.config.ttl_ms.unsigned_abs();
-        let found = Queued {
-            seq: slot.seq,
-            ts: slot.entry.ts(),
-            hash,
-        };
-        let old = self.take(&found).expect("entry just found");
+        let within = waiting_ts.abs_diff(new.ts()) <= self.config.ttl_ms.unsigned_abs();
+        let old = self.remove(hash, seq).expect("entry just found");
         if !within {
             // The waiting half is past its TTL (expiry had not reached it yet): it expires,
             // the newcomer waits in its place.
@@ -467,49 +457,75 @@ impl JoinStore {
         }
     }
 
-    fn is_live(&self, q: &Queued) -> bool {
-        self.map.find(q.hash, |s| s.seq == q.seq).is_some()
+    /// The sequence number of the live entry with `key`.
+    fn find(&self, hash: u64, key: &str) -> Option<u64> {
+        let ring = &self.ring;
+        self.table
+            .find(hash, |&seq| {
+                position(ring, seq).is_some_and(|p| ring[p].key.as_str() == key)
+            })
+            .copied()
     }
 
-    /// Removes the waiting entry `q` refers to, if it is still live.
-    fn take(&mut self, q: &Queued) -> Option<Pending> {
-        let slot = self.map.find_entry(q.hash, |s| s.seq == q.seq).ok()?;
-        let slot = slot.remove().0;
-        if let Pending::Prediction(_) = slot.entry {
+    /// Removes the live entry `seq` (whose key hashes to `hash`) from the table and its
+    /// slot; the dead slot stays in the ring.
+    fn remove(&mut self, hash: u64, seq: u64) -> Option<Pending> {
+        self.table.find_entry(hash, |&s| s == seq).ok()?.remove();
+        let p = position(&self.ring, seq)?;
+        let slot = &mut self.ring[p];
+        // A dead slot's key is never read again: free a long one now, not when it leaves.
+        slot.key = CompactString::const_new("");
+        let entry = slot.entry.take()?;
+        if let Pending::Prediction(_) = entry {
             self.pending_predictions -= 1;
         }
-        Some(slot.entry)
+        Some(entry)
     }
 
-    /// Stores an entry whose key is not in the map.
+    /// Drops the ring's front slot; returns its entry if it was live (now removed).
+    fn pop_front(&mut self) -> Option<Pending> {
+        let front = self.ring.front()?;
+        let entry = if front.entry.is_some() {
+            let hash = self.hasher.hash_one(front.key.as_str());
+            self.remove(hash, front.seq)
+        } else {
+            None
+        };
+        self.ring.pop_front();
+        entry
+    }
+
+    /// Stores an entry whose key is not in the table.
     fn insert_new(&mut self, key: CompactString, hash: u64, entry: Pending) {
-        self.next_seq += 1;
         if matches!(entry, Pending::Prediction(_)) {
             self.pending_predictions += 1;
         }
-        self.queue.push_back(Queued {
-            seq: self.next_seq,
-            ts: entry.ts(),
-            hash,
-        });
-        let slot = Slot {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if self.ring.len() == self.ring.capacity() {
+            // Grow geometrically but never past the compaction bound: VecDeque's doubling
+            // would round the default bound of 150,065 slots up to 262,144 (32 MiB).
+            let room = self.ring_bound().saturating_sub(self.ring.len());
+            self.ring
+                .reserve_exact(self.ring.len().max(16).min(room).max(1));
+        }
+        self.ring.push_back(Slot {
+            seq,
             key,
-            seq: self.next_seq,
-            entry,
-        };
-        let hasher = &self.hasher;
-        self.map
-            .insert_unique(hash, slot, |s| hasher.hash_one(s.key.as_str()));
+            entry: Some(entry),
+        });
+        let (ring, hasher) = (&self.ring, &self.hasher);
+        self.table.insert_unique(hash, seq, |&s| {
+            let p = position(ring, s).expect("a live entry is in the ring");
+            hasher.hash_one(ring[p].key.as_str())
+        });
         self.maybe_compact();
     }
 
     /// Evicts the oldest entries until `room` more fit.
     fn enforce_capacity(&mut self, room: usize) {
-        while self.map.len() + room > self.config.max_pending {
-            let Some(q) = self.queue.pop_front() else {
-                break;
-            };
-            match self.take(&q) {
+        while self.table.len() + room > self.config.max_pending && !self.ring.is_empty() {
+            match self.pop_front() {
                 Some(Pending::Prediction(_)) => {
                     self.unreported.evicted_predictions += 1;
                     self.stats.evicted_predictions += 1;
@@ -533,15 +549,35 @@ impl JoinStore {
         }
     }
 
-    /// Drops stale queue entries once they outnumber the live ones: O(n) every >= n
-    /// arrivals, so amortised O(1).
+    /// Slots the ring holds at most: half again as many as entries may wait, plus 65.
+    fn ring_bound(&self) -> usize {
+        let cap = self.config.max_pending.max(self.table.len());
+        cap + cap / 2 + 65
+    }
+
+    /// Drops dead slots once the ring holds half again as many slots as entries may wait:
+    /// O(n) every >= n/3 arrivals, so amortised O(1). The survivors are renumbered from
+    /// the front (positions stay number minus front) and the table is rebuilt.
     fn maybe_compact(&mut self) {
-        if self.queue.len() <= 2 * self.config.max_pending.max(self.map.len()) + 64 {
+        if self.ring.len() < self.ring_bound() {
             return;
         }
-        let map = &self.map;
-        self.queue
-            .retain(|q| map.find(q.hash, |s| s.seq == q.seq).is_some());
+        self.ring.retain(|s| s.entry.is_some());
+        let first = self.ring.front().map_or(self.next_seq, |s| s.seq);
+        for (i, slot) in self.ring.iter_mut().enumerate() {
+            slot.seq = first + i as u64;
+        }
+        self.next_seq = first + self.ring.len() as u64;
+        self.table.clear();
+        let (ring, hasher) = (&self.ring, &self.hasher);
+        let rehash = |&s: &u64| {
+            let p = position(ring, s).expect("a live entry is in the ring");
+            hasher.hash_one(ring[p].key.as_str())
+        };
+        for slot in ring {
+            let hash = hasher.hash_one(slot.key.as_str());
+            self.table.insert_unique(hash, slot.seq, rehash);
+        }
     }
 }
 

@@ -147,7 +147,7 @@ fn replaced_entries_expire_from_their_own_time() {
     s.on_prediction("m", "r", pred("v1", 900, 0.9));
     assert_eq!(s.expire(1_500).predictions, 0);
     assert_eq!(s.expire(1_901).predictions, 1);
-    assert!(s.queue.is_empty());
+    assert!(s.ring.is_empty());
 }
 
 #[test]
@@ -160,16 +160,18 @@ fn records_without_a_key_are_counted_not_stored() {
 }
 
 #[test]
-fn queue_stays_bounded_when_nothing_expires() {
+fn ring_stays_bounded_when_nothing_expires() {
     let mut s = store(i64::MAX, 10);
     for i in 0..10_000 {
         let id = format!("r{i}");
         s.on_prediction("m", &id, pred("v1", i, 0.9));
         assert!(s.on_label("m", &id, i, cls("1")).is_some());
         s.on_prediction("m", "dup", pred("v1", i, 0.9));
-        assert!(s.queue.len() <= 2 * 10 + 64 + 1, "{}", s.queue.len());
+        assert!(s.ring.len() <= 10 + 5 + 64 + 1, "{}", s.ring.len());
     }
     assert_eq!(s.len(), 1);
+    // Its allocation too: the ring grows to its bound, not to the next power of two.
+    assert!(s.ring.capacity() <= 10 + 5 + 65, "{}", s.ring.capacity());
 }
 
 #[test]
@@ -235,19 +237,45 @@ fn label_values_convert_like_decode() {
 
 #[test]
 fn an_entry_with_short_strings_allocates_nothing_and_fits_the_documented_size() {
-    // The module doc's memory bound: a table slot of 128 bytes, queue slots of 24.
+    // The module doc's memory bound: a ring slot of 128 bytes.
     assert!(std::mem::size_of::<Slot>() <= 128);
-    assert!(std::mem::size_of::<Queued>() <= 24);
     let mut s = JoinStore::new(&JoinConfig::default());
     let mut p = pred("v1.2.3-canary", 0, 0.5);
     p.label = Some("fraud".into());
     s.on_prediction("fraud", "r-8f3a2c1d9e", p);
-    let slot = s.map.iter().next().expect("stored");
+    let slot = s.ring.front().expect("stored");
     assert_eq!(slot.key.as_str(), "5:fraudr-8f3a2c1d9e");
     assert!(!slot.key.is_heap_allocated());
-    let Pending::Prediction(p) = &slot.entry else {
+    let Some(Pending::Prediction(p)) = &slot.entry else {
         panic!("a prediction was stored")
     };
     assert!(!p.version.is_heap_allocated());
     assert!(!p.label.as_ref().expect("label").is_heap_allocated());
+}
+
+#[test]
+fn compaction_keeps_waiting_entries_joinable_and_in_arrival_order() {
+    let mut s = store(10_000, 10);
+    for i in 0..1_000 {
+        if i % 200 == 0 {
+            s.on_prediction("m", &format!("keep{}", i / 200), pred("v1", i, 0.9));
+        }
+        let id = format!("r{i}");
+        s.on_prediction("m", &id, pred("v1", i, 0.9));
+        assert!(s.on_label("m", &id, i, cls("1")).is_some());
+    }
+    // 2,005 arrivals through a ring compacted at 10 + 5 + 64 slots: renumbered many times.
+    assert_eq!(s.len(), 5);
+    assert!(s.ring.len() <= 10 + 5 + 64 + 1, "{}", s.ring.len());
+    let j = s
+        .on_label("m", "keep2", 500, cls("1"))
+        .expect("still joinable");
+    assert_eq!(j.prediction.ts, 400);
+    // The rest expire oldest first, each once its own TTL has passed.
+    assert_eq!(s.expire(10_000).predictions, 0);
+    assert_eq!(s.expire(10_001).predictions, 1); // keep0 (ts 0)
+    assert_eq!(s.expire(10_201).predictions, 1); // keep1 (ts 200)
+    assert_eq!(s.expire(10_801).predictions, 2); // keep3, keep4 (ts 600, 800)
+    assert!(s.is_empty());
+    assert_eq!(s.pending_predictions(), 0);
 }
