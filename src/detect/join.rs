@@ -24,15 +24,15 @@
 //!   [`JoinStats::no_key`] and not stored.
 //!
 //! Memory: at most `max_pending` entries wait, in a ring of at most `1.5 * max_pending + 65`
-//! slots of 128 bytes (the ring keeps the slots of joined or replaced entries until they
+//! slots of 120 bytes (the ring keeps the slots of joined or replaced entries until they
 //! reach its front or a compaction drops them), indexed by a hash table of 8-byte sequence
 //! numbers (9 bytes a slot, at most 7/8 load). The key (the model's length, the model and
 //! the request id), the version and the predicted class are [`CompactString`]s, stored
 //! inline up to 24 bytes each, so an entry with short strings allocates nothing of its own.
 //! A longer string is allocated (a key with a 36-character UUID request id is), and class
 //! probabilities take 8 bytes each ([`MAX_PROBS`] at most). The default 100,000 entries take
-//! about 20 MiB with short keys (150,065 ring slots of 128 bytes, 131,072 table slots of
-//! 9), about 25 MiB with UUID request ids. One store serves every model (the key includes
+//! about 18 MiB with short keys (150,065 ring slots of 120 bytes, 131,072 table slots of
+//! 9), about 23 MiB with UUID request ids. One store serves every model (the key includes
 //! the model), so this is the bound for the whole daemon. (Storing a prediction is on the
 //! hot path, once per inference record: inline strings took four allocations and frees off
 //! it, and a hash map of full entries a cache miss or more per operation.)
@@ -61,7 +61,7 @@ pub struct JoinConfig {
     /// the traffic that arrives within it. Negative values act as 0.
     pub ttl_ms: i64,
     /// Entries (predictions plus labels) waiting at most, for all models together. Default
-    /// 100,000 (about 20 MiB): a 1 h TTL without evictions at ~28 predictions/s.
+    /// 100,000 (about 18 MiB): a 1 h TTL without evictions at ~28 predictions/s.
     /// At least 1.
     pub max_pending: usize,
 }
@@ -221,16 +221,15 @@ impl Pending {
 /// or evicted; such dead slots leave when they reach the front or at a compaction.
 #[derive(Debug, Clone)]
 struct Slot {
-    seq: u64,
     key: CompactString,
     entry: Option<Pending>,
 }
 
 /// The label-join store. See the module documentation for its rules and bounds.
 ///
-/// Entries live in a ring in arrival order, numbered by consecutive sequence numbers, so
-/// an entry's place is its number minus the front's; the hash table holds only those
-/// numbers. Arrivals write the ring's tail and expiry reads its head, both sequential, and
+/// Entries live in a ring in arrival order, numbered by consecutive sequence numbers from
+/// the front's (`head`), so an entry's place is its number minus `head`; the hash table
+/// holds only those numbers. Arrivals write the ring's tail and expiry reads its head, both sequential, and
 /// the table (9 bytes per entry) stays in cache: a store of 100,000 entries as a hash map
 /// of full entries took a cache miss or more on every operation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,9 +239,10 @@ pub struct JoinStore {
     /// Sequence numbers of the live entries, by key.
     table: HashTable<u64>,
     hasher: foldhash::fast::RandomState,
-    /// Every arrival since the front's, oldest first; consecutive sequence numbers.
+    /// Every arrival since the front's, oldest first.
     ring: VecDeque<Slot>,
-    next_seq: u64,
+    /// The sequence number of the ring's front; the next arrival's is `head + ring.len()`.
+    head: u64,
     pending_predictions: usize,
     unreported: ExpiredCounts,
     stats: JoinStats,
@@ -250,11 +250,10 @@ pub struct JoinStore {
     key_buf: CompactString,
 }
 
-/// The ring position of sequence number `seq`.
-fn position(ring: &VecDeque<Slot>, seq: u64) -> Option<usize> {
-    let front = ring.front()?.seq;
-    let p = usize::try_from(seq.checked_sub(front)?).ok()?;
-    (p < ring.len()).then_some(p)
+/// The ring position of sequence number `seq`, in a ring of `len` slots from `head`.
+fn position(head: u64, len: usize, seq: u64) -> Option<usize> {
+    let p = usize::try_from(seq.checked_sub(head)?).ok()?;
+    (p < len).then_some(p)
 }
 
 /// The serialised form: waiting entries in arrival order.
@@ -312,7 +311,7 @@ impl JoinStore {
             table: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
             ring: VecDeque::new(),
-            next_seq: 0,
+            head: 0,
             pending_predictions: 0,
             unreported: ExpiredCounts::default(),
             stats: JoinStats::default(),
@@ -416,7 +415,7 @@ impl JoinStore {
             self.insert_new(key, hash, new);
             return None;
         };
-        let p = position(&self.ring, seq).expect("a live entry is in the ring");
+        let p = position(self.head, self.ring.len(), seq).expect("a live entry is in the ring");
         let waiting = self.ring[p].entry.as_ref().expect("a live entry has one");
         let waiting_ts = waiting.ts();
         let is_prediction = matches!(new, Pending::Prediction(_));
@@ -459,10 +458,10 @@ impl JoinStore {
 
     /// The sequence number of the live entry with `key`.
     fn find(&self, hash: u64, key: &str) -> Option<u64> {
-        let ring = &self.ring;
+        let (ring, head) = (&self.ring, self.head);
         self.table
             .find(hash, |&seq| {
-                position(ring, seq).is_some_and(|p| ring[p].key.as_str() == key)
+                position(head, ring.len(), seq).is_some_and(|p| ring[p].key.as_str() == key)
             })
             .copied()
     }
@@ -471,7 +470,7 @@ impl JoinStore {
     /// slot; the dead slot stays in the ring.
     fn remove(&mut self, hash: u64, seq: u64) -> Option<Pending> {
         self.table.find_entry(hash, |&s| s == seq).ok()?.remove();
-        let p = position(&self.ring, seq)?;
+        let p = position(self.head, self.ring.len(), seq)?;
         let slot = &mut self.ring[p];
         // A dead slot's key is never read again: free a long one now, not when it leaves.
         slot.key = CompactString::const_new("");
@@ -487,11 +486,12 @@ impl JoinStore {
         let front = self.ring.front()?;
         let entry = if front.entry.is_some() {
             let hash = self.hasher.hash_one(front.key.as_str());
-            self.remove(hash, front.seq)
+            self.remove(hash, self.head)
         } else {
             None
         };
         self.ring.pop_front();
+        self.head += 1;
         entry
     }
 
@@ -500,23 +500,21 @@ impl JoinStore {
         if matches!(entry, Pending::Prediction(_)) {
             self.pending_predictions += 1;
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.head + self.ring.len() as u64;
         if self.ring.len() == self.ring.capacity() {
             // Grow geometrically but never past the compaction bound: VecDeque's doubling
-            // would round the default bound of 150,065 slots up to 262,144 (32 MiB).
+            // would round the default bound of 150,065 slots up to 262,144 (30 MiB).
             let room = self.ring_bound().saturating_sub(self.ring.len());
             self.ring
                 .reserve_exact(self.ring.len().max(16).min(room).max(1));
         }
         self.ring.push_back(Slot {
-            seq,
             key,
             entry: Some(entry),
         });
-        let (ring, hasher) = (&self.ring, &self.hasher);
+        let (ring, head, hasher) = (&self.ring, self.head, &self.hasher);
         self.table.insert_unique(hash, seq, |&s| {
-            let p = position(ring, s).expect("a live entry is in the ring");
+            let p = position(head, ring.len(), s).expect("a live entry is in the ring");
             hasher.hash_one(ring[p].key.as_str())
         });
         self.maybe_compact();
@@ -557,26 +555,21 @@ impl JoinStore {
 
     /// Drops dead slots once the ring holds half again as many slots as entries may wait:
     /// O(n) every >= n/3 arrivals, so amortised O(1). The survivors are renumbered from
-    /// the front (positions stay number minus front) and the table is rebuilt.
+    /// `head` (positions stay number minus `head`) and the table is rebuilt.
     fn maybe_compact(&mut self) {
         if self.ring.len() < self.ring_bound() {
             return;
         }
         self.ring.retain(|s| s.entry.is_some());
-        let first = self.ring.front().map_or(self.next_seq, |s| s.seq);
-        for (i, slot) in self.ring.iter_mut().enumerate() {
-            slot.seq = first + i as u64;
-        }
-        self.next_seq = first + self.ring.len() as u64;
         self.table.clear();
-        let (ring, hasher) = (&self.ring, &self.hasher);
+        let (ring, head, hasher) = (&self.ring, self.head, &self.hasher);
         let rehash = |&s: &u64| {
-            let p = position(ring, s).expect("a live entry is in the ring");
+            let p = position(head, ring.len(), s).expect("a live entry is in the ring");
             hasher.hash_one(ring[p].key.as_str())
         };
-        for slot in ring {
+        for (i, slot) in ring.iter().enumerate() {
             let hash = hasher.hash_one(slot.key.as_str());
-            self.table.insert_unique(hash, slot.seq, rehash);
+            self.table.insert_unique(hash, head + i as u64, rehash);
         }
     }
 }
