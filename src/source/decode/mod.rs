@@ -1,19 +1,21 @@
 //! Decoding: one message's bytes -> a typed [`Record`] borrowing from them, or a
 //! [`Rejection`] with a bounded reason and a detail that names the offending field.
 //!
-//! The JSON is parsed once by serde_json into a small borrowed tree ([`Json`]: strings stay
-//! slices of the input unless they contain escapes) for the fields vigil reads; every other
-//! field is skipped unparsed. Types are then checked in plain Rust, which is what gives each
+//! The JSON is parsed once into a small borrowed tree ([`Json`]: strings stay slices of the
+//! input unless they contain escapes) for the fields vigil reads: by a one-pass reader
+//! (`fast`) for the common message, else by serde_json, which skips other fields unparsed. Types are then checked in plain Rust, which is what gives each
 //! rejection its path (`features.age: expected number, string, bool or null, got array`).
 //!
 //! Pure: no I/O, no clock. The stream-relative timestamp check (far from the stream's
 //! event time) needs the watermark and lives in the pipeline.
 //!
-//! Layout: `top` reads the message (serde visitors, `features` on the hot path), `json` is
+//! Layout: `fast` reads the common message in one pass (and leaves the rest to serde),
+//! `top` reads any message (serde visitors, `features` on the hot path), `json` is
 //! the borrowed tree for the other fields, `checks` holds the limits and field checks,
 //! `records` builds each record kind; this file ties them together in [`decode`].
 
 mod checks;
+mod fast;
 mod json;
 mod records;
 mod top;
@@ -47,7 +49,10 @@ pub fn decode<'a>(
     // One UTF-8 check of the whole message is cheaper than serde_json's check of every
     // string in it; a message that fails it takes the byte path, whose error names the spot.
     let top = match std::str::from_utf8(bytes) {
-        Ok(text) => parse_top(serde_json::Deserializer::from_str(text)),
+        Ok(text) => match fast::parse_top(text) {
+            Some(top) => Ok(top),
+            None => parse_top(serde_json::Deserializer::from_str(text)),
+        },
         Err(_) => parse_top(serde_json::Deserializer::from_slice(bytes)),
     }
     .map_err(|e| parse_error(bytes, e))?;

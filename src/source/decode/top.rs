@@ -12,6 +12,7 @@ use std::fmt;
 /// The `features` object, decoded straight into feature values (the hot path: no
 /// intermediate tree). A value of a type features cannot have is remembered, not fatal to
 /// the parse, so that the rejection can name it.
+#[derive(Debug, PartialEq)]
 pub(super) enum Features<'a> {
     /// Name -> value, in input order; `bad` is the first value of a wrong type.
     Map {
@@ -133,7 +134,7 @@ impl<'de> DeserializeSeed<'de> for FeaturesSeed {
 }
 
 /// The top-level fields vigil reads, each still untyped. Everything else is skipped.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(super) struct Top<'a> {
     pub(super) kind: Option<Json<'a>>,
     pub(super) ts: Option<Json<'a>>,
