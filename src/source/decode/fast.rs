@@ -22,7 +22,7 @@
 //! cuts at is an ASCII byte, hence a char boundary.
 
 use super::json::Json;
-use super::top::{Features, Top};
+use super::top::{Features, Field, Top};
 use crate::record::FeatureValue;
 use std::borrow::Cow;
 
@@ -56,37 +56,15 @@ pub(super) fn parse_top(text: &str) -> Option<Top<'_>> {
             r.ws();
             r.eat(b':')?;
             r.ws();
-            let slot = match k {
-                "kind" => &mut t.kind,
-                "ts" => &mut t.ts,
-                "model" => &mut t.model,
-                "version" => &mut t.version,
-                "request_id" => &mut t.request_id,
-                "features" => {
-                    t.features = Some(r.features()?);
-                    if r.next_member()? {
-                        continue;
-                    }
-                    break;
-                }
-                "prediction" => &mut t.prediction,
-                "latency_ms" => &mut t.latency_ms,
-                "status" => &mut t.status,
-                "label" => &mut t.label,
-                "name" => &mut t.name,
-                "labels" => &mut t.labels,
-                "value" => &mut t.value,
-                _ => {
-                    r.value(1)?;
-                    if r.next_member()? {
-                        continue;
-                    }
-                    break;
-                }
-            };
             // A repeated key: the last one wins, as on the serde path.
-            *slot = Some(r.value(1)?);
-            if !r.next_member()? {
+            match t.field(k) {
+                Field::Json(slot) => *slot = Some(r.value(1)?),
+                Field::Features => t.features = Some(r.features()?),
+                Field::Other => {
+                    r.value(1)?;
+                }
+            }
+            if !r.next(b'}')? {
                 break;
             }
         }
@@ -131,10 +109,6 @@ impl<'a> Reader<'a> {
             }
             _ => None,
         }
-    }
-
-    fn next_member(&mut self) -> Option<bool> {
-        self.next(b'}')
     }
 
     /// A string without escapes, borrowed; the reader stands on its opening quote.

@@ -153,6 +153,38 @@ pub(super) struct Top<'a> {
     pub(super) not_object: Option<&'static str>,
 }
 
+/// Where a top-level field's value goes, by its key (both readers, serde's and `fast`,
+/// route keys through this).
+pub(super) enum Field<'t, 'a> {
+    /// A field read as an untyped [`Json`] value.
+    Json(&'t mut Option<Json<'a>>),
+    /// `features`, read straight into feature values.
+    Features,
+    /// A field vigil does not read.
+    Other,
+}
+
+impl<'a> Top<'a> {
+    pub(super) fn field(&mut self, key: &str) -> Field<'_, 'a> {
+        Field::Json(match key {
+            "kind" => &mut self.kind,
+            "ts" => &mut self.ts,
+            "model" => &mut self.model,
+            "version" => &mut self.version,
+            "request_id" => &mut self.request_id,
+            "features" => return Field::Features,
+            "prediction" => &mut self.prediction,
+            "latency_ms" => &mut self.latency_ms,
+            "status" => &mut self.status,
+            "label" => &mut self.label,
+            "name" => &mut self.name,
+            "labels" => &mut self.labels,
+            "value" => &mut self.value,
+            _ => return Field::Other,
+        })
+    }
+}
+
 struct TopVisitor;
 
 impl<'de> Visitor<'de> for TopVisitor {
@@ -164,30 +196,14 @@ impl<'de> Visitor<'de> for TopVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut t = Top::default();
         while let Some(k) = map.next_key_seed(KeySeed)? {
-            let slot = match k.as_ref() {
-                "kind" => &mut t.kind,
-                "ts" => &mut t.ts,
-                "model" => &mut t.model,
-                "version" => &mut t.version,
-                "request_id" => &mut t.request_id,
-                "features" => {
-                    t.features = Some(map.next_value_seed(FeaturesSeed)?);
-                    continue;
-                }
-                "prediction" => &mut t.prediction,
-                "latency_ms" => &mut t.latency_ms,
-                "status" => &mut t.status,
-                "label" => &mut t.label,
-                "name" => &mut t.name,
-                "labels" => &mut t.labels,
-                "value" => &mut t.value,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
             // A repeated key: the last one wins, as in most JSON readers.
-            *slot = Some(map.next_value_seed(JsonSeed)?);
+            match t.field(&k) {
+                Field::Json(slot) => *slot = Some(map.next_value_seed(JsonSeed)?),
+                Field::Features => t.features = Some(map.next_value_seed(FeaturesSeed)?),
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
         }
         Ok(t)
     }
