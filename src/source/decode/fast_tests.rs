@@ -1,7 +1,8 @@
 //! The fast path held to the serde path: on generated messages and on mutations of them,
 //! whatever `fast::parse_top` accepts, serde_json accepts with the same `Top` (compared
 //! through `Debug`, which tells -0.0 from 0.0), and every message the serde path refuses
-//! the fast path refuses too.
+//! the fast path refuses too. `scripts/plant-decoder-bugs.sh` plants bugs in `fast.rs` one
+//! at a time and shows which of them these tests catch.
 
 use super::parse_top as fast;
 use crate::source::decode::top::{parse_top as serde_top, Top};
