@@ -74,7 +74,7 @@ pub fn close_window(
         }
         adjust(&mut features, settings.correction);
         if let Some(r) = &profile.score {
-            vs_ref.extend(numeric_sorted(
+            vs_ref.extend(numeric_sample(
                 "prediction.score",
                 r,
                 &acc.score,
@@ -148,20 +148,21 @@ pub fn adjust(rows: &mut [Drift], correction: Correction) {
 }
 
 fn numeric(name: &str, r: &NumericRef, c: &NumericAcc, ks: &mut KsMemo) -> Option<Drift> {
-    numeric_sorted(name, r, c, &c.sample.sorted(), ks)
+    numeric_sample(name, r, c, c.sample.values(), ks)
 }
 
-fn numeric_sorted(
+/// The KS test and PSI of one numeric series; `sample` is its window sample, in any order.
+fn numeric_sample(
     name: &str,
     r: &NumericRef,
     c: &NumericAcc,
-    sorted: &[f64],
+    sample: &[f64],
     ks: &mut KsMemo,
 ) -> Option<Drift> {
-    if sorted.is_empty() || r.sorted.is_empty() {
+    if sample.is_empty() || r.sorted.is_empty() {
         return None;
     }
-    let result = ks.ks_2samp_sorted(sorted, &r.sorted);
+    let result = ks.ks_against(sample, r.ks_reference());
     let psi = (c.bin_counts.len() == r.bin_counts.len() && c.seen() > 0)
         .then(|| psi(&r.bin_counts, &c.bin_counts));
     Some(Drift {
@@ -170,7 +171,7 @@ fn numeric_sorted(
         result,
         p_adjusted: result.p_value,
         psi,
-        n_current: sorted.len() as u64,
+        n_current: sample.len() as u64,
         n_baseline: r.sorted.len() as u64,
     })
 }

@@ -3,15 +3,17 @@
 //! or from a baseline file (`vigil baseline`), shared by all versions of the model (inputs
 //! do not change with the model version), and serialisable so that it survives restarts.
 //!
-//! Memory per feature: at most `reference_sample_size` f64 (numeric) or `max_categories`
-//! counters (categorical). Pure: building and reading a profile does no I/O.
+//! Memory per feature: at most `reference_sample_size` f64 (numeric; plus its KS bucket index,
+//! 4 bytes per value, once windows are tested) or `max_categories` counters (categorical).
+//! Pure: building and reading a profile does no I/O.
 
 use super::accumulate::Acc;
 use super::multivariate::MultivariateProfile;
 use super::series::{CategoricalAcc, SeriesAcc};
-use super::stats::{quantile_sorted, QuantileBins};
+use super::stats::{quantile_sorted, KsIndex, KsReference, QuantileBins};
 use crate::record::{OpsStats, Ts};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// The reference of one numeric series.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,9 +26,21 @@ pub struct NumericRef {
     pub bin_counts: Vec<u64>,
     /// Values seen while building (the sample holds at most its cap of them).
     pub seen: u64,
+    /// The index of `sorted` for KS tests, built on first use (not in snapshots: it is
+    /// derived).
+    #[serde(skip)]
+    ks: OnceLock<KsIndex>,
 }
 
 impl NumericRef {
+    /// The sample prepared for KS tests against windows ([`super::stats::KsMemo::ks_against`]).
+    pub fn ks_reference(&self) -> KsReference<'_> {
+        KsReference::new(
+            &self.sorted,
+            self.ks.get_or_init(|| KsIndex::new(&self.sorted)),
+        )
+    }
+
     fn from_sample(sorted: Vec<f64>, seen: u64, psi_bins: usize) -> Option<Self> {
         if sorted.is_empty() {
             return None;
@@ -38,6 +52,7 @@ impl NumericRef {
             bins,
             bin_counts,
             seen,
+            ks: OnceLock::new(),
         })
     }
 }

@@ -385,10 +385,12 @@ fn outer_prob_inside(m: u64, n: u64, g: u64, h: u64) -> f64 {
 /// sizes and the lattice statistic, and a monitored stream keeps returning the same few
 /// triples (the same window and reference sizes, statistics in a narrow band), so this
 /// turns the O(n * h) path count into a lookup. Bounded: cleared when full. A cache, not
-/// state: results are identical with or without it.
+/// state: results are identical with or without it. It also holds the scratch counters of
+/// [`KsMemo::ks_against`].
 #[derive(Debug, Default, Clone)]
 pub struct KsMemo {
     map: HashMap<(u64, u64, u64), f64>,
+    cells: Vec<u32>,
 }
 
 impl KsMemo {
@@ -398,6 +400,17 @@ impl KsMemo {
     /// [`ks_2samp_sorted`], memoised.
     pub fn ks_2samp_sorted(&mut self, a: &[f64], b: &[f64]) -> TestResult {
         let (n1, n2, h) = ks_counts(a, b);
+        self.result(n1, n2, h)
+    }
+
+    /// [`ks_2samp_sorted`] of `window` (in any order) against a prepared reference,
+    /// memoised: the same statistic and p-value as for the sorted window.
+    pub fn ks_against(&mut self, window: &[f64], reference: KsReference<'_>) -> TestResult {
+        let (n1, n2, h) = reference.counts(window, &mut self.cells);
+        self.result(n1, n2, h)
+    }
+
+    fn result(&mut self, n1: u64, n2: u64, h: u64) -> TestResult {
         if n1 == 0 || n2 == 0 || h == 0 {
             return ks_result(n1, n2, h);
         }
@@ -413,6 +426,189 @@ impl KsMemo {
         }
         self.map.insert(key, r.p_value);
         r
+    }
+}
+
+/// Reference values in a bucket up to which [`KsReference`] finds a value's place by a fixed
+/// number of comparisons rather than a binary search.
+const SCAN: usize = 8;
+
+/// The bucket index of a reference sample for repeated KS tests against windows that need
+/// not be sorted ([`KsMemo::ks_against`], with the sample in a [`KsReference`]). The
+/// statistic is the one [`ks_2samp_sorted`] computes, in the same integers; the window is
+/// counted into the cells the reference cuts the line into instead of being sorted and
+/// walked beside it.
+///
+/// The reference's `n` values cut the line into `2n + 1` cells: for each position `q`, the
+/// open gap below `sorted[q]` (cell `2q`) and the value `sorted[q]` itself (cell `2q + 1`;
+/// a window value equal to a run of tied reference values goes to the run's first
+/// position), then the gap above the largest value (cell `2n`). Inside a cell the
+/// reference's CDF is constant, so the largest CDF gap is found at the cells' ends: after
+/// counting the window into cells, one pass over them with the window's running count
+/// takes the gap where the reference's count changes (below the first value of a run of
+/// ties and after its last), which are the values the merge walk takes it at.
+///
+/// A value's cell is found among the few reference values of one bucket of equal width over
+/// the reference's range (as many buckets as values: one value per bucket on average, more
+/// where the values crowd), by eight comparisons without branches, or a binary search in a
+/// bucket of more than eight. A test then costs a few nanoseconds per window value plus one
+/// pass over `2n + 1` counters, where sorting the window and walking both samples cost
+/// several times that. Memory: 4 bytes per reference value (the bucket starts).
+#[derive(Debug, Clone)]
+pub struct KsIndex {
+    /// `start[b]`: reference values whose bucket is below `b`; `buckets + 1` entries.
+    start: Vec<u32>,
+    lo: f64,
+    /// Buckets per unit of value; 0 when the range is empty or too wide for an f64.
+    scale: f64,
+    last_bucket: usize,
+    /// No two reference values are equal.
+    distinct: bool,
+}
+
+/// A sorted reference sample and its [`KsIndex`], as [`KsMemo::ks_against`] takes them.
+#[derive(Debug, Clone, Copy)]
+pub struct KsReference<'a> {
+    sorted: &'a [f64],
+    index: &'a KsIndex,
+}
+
+impl<'a> KsReference<'a> {
+    /// Pairs `sorted` with the index built from it ([`KsIndex::new`]`(sorted)`).
+    ///
+    /// # Panics
+    /// If the index was built from a sample of another length.
+    pub fn new(sorted: &'a [f64], index: &'a KsIndex) -> KsReference<'a> {
+        assert_eq!(
+            index.start.last().copied().unwrap_or(0) as usize,
+            sorted.len(),
+            "KsIndex built from another sample"
+        );
+        KsReference { sorted, index }
+    }
+}
+
+impl KsIndex {
+    /// Indexes an ascending (as [`sorted_copy`] orders) reference sample of fewer than
+    /// 2^31 values.
+    pub fn new(sorted: &[f64]) -> KsIndex {
+        let n = sorted.len();
+        let buckets = n.max(1);
+        let (lo, top) = match (sorted.first(), sorted.last()) {
+            (Some(&lo), Some(&top)) => (lo, top),
+            _ => (0.0, 0.0),
+        };
+        let scale = buckets as f64 / (top - lo);
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            0.0
+        };
+        let mut index = KsIndex {
+            start: Vec::new(),
+            lo,
+            scale,
+            last_bucket: buckets - 1,
+            distinct: sorted.windows(2).all(|w| w[0] != w[1]),
+        };
+        // `bucket` never decreases as the value grows (a subtraction and a multiplication
+        // by a positive constant round monotonically), so the values of bucket `b` are the
+        // positions `start[b]..start[b + 1]`, and a value of bucket `b` is above every
+        // reference value of a lower bucket and below every one of a higher bucket.
+        let mut start = Vec::with_capacity(buckets + 1);
+        let mut p = 0;
+        for b in 0..=buckets {
+            while p < n && index.bucket(sorted[p]) < b {
+                p += 1;
+            }
+            start.push(p as u32);
+        }
+        index.start = start;
+        index
+    }
+
+    #[inline(always)]
+    fn bucket(&self, x: f64) -> usize {
+        // `as` saturates: below the range (and NaN) to 0, above it to usize::MAX.
+        (((x - self.lo) * self.scale) as usize).min(self.last_bucket)
+    }
+}
+
+impl KsReference<'_> {
+    /// The cell of `x`.
+    #[inline(always)]
+    fn cell(&self, x: f64) -> usize {
+        let s = self.sorted;
+        let b = self.index.bucket(x);
+        let (from, to) = (
+            self.index.start[b] as usize,
+            self.index.start[b + 1] as usize,
+        );
+        // `below`: reference values below `x`; `equal`: whether one equals it.
+        let (below, equal) = if to - from <= SCAN && s.len() >= SCAN {
+            // A fixed number of comparisons over `SCAN` values that hold the bucket, with
+            // no branch on the bucket's size (which varies from value to value and would be
+            // mispredicted). Values before the bucket are in lower buckets, hence below
+            // `x`, and values after it above: both count as they should.
+            let at = from.min(s.len() - SCAN);
+            let w: &[f64; SCAN] = s[at..at + SCAN].try_into().expect("SCAN values");
+            let lt = w.iter().filter(|&&v| v < x).count();
+            let le = w.iter().filter(|&&v| v <= x).count();
+            (at + lt, le > lt)
+        } else {
+            let p = from + s[from..to].partition_point(|&v| v < x);
+            (p, p < s.len() && s[p] <= x)
+        };
+        2 * below + usize::from(equal)
+    }
+
+    /// `(n1, n2, h)` of the window against the reference, as [`ks_counts`] gives them for
+    /// the sorted window. `cells` is scratch space.
+    fn counts(&self, window: &[f64], cells: &mut Vec<u32>) -> (u64, u64, u64) {
+        let s = self.sorted;
+        let (n1, n2) = (window.len() as u64, s.len() as u64);
+        if n1 == 0 || n2 == 0 {
+            return (n1, n2, 0);
+        }
+        cells.clear();
+        cells.resize(2 * s.len() + 1, 0);
+        for &x in window {
+            cells[self.cell(x)] += 1;
+        }
+        // The window's running count `i` at each cell's end, against the reference's count
+        // there (`q` below position q, `q + 1` after it), in lattice units (`i * n2`
+        // against `j * n1`), taken only where the reference's CDF steps: below the first of
+        // a run of ties and after its last. Masked rather than branched on: ties are rare
+        // or everywhere, and either way unpredictable. Without ties every cell end counts.
+        let (n1, n2) = (n1 as i64, n2 as i64);
+        let (mut i, mut j, mut up, mut down) = (0i64, 0i64, 0i64, 0i64);
+        if self.index.distinct {
+            for pair in cells.chunks_exact(2) {
+                i += pair[0] as i64 * n2;
+                up = up.max(i - j);
+                down = down.max(j - i);
+                i += pair[1] as i64 * n2;
+                j += n1;
+                up = up.max(i - j);
+                down = down.max(j - i);
+            }
+        } else {
+            for (q, pair) in cells.chunks_exact(2).enumerate() {
+                let first = (q == 0 || s[q - 1] != s[q]) as i64;
+                let last = (q + 1 == s.len() || s[q] != s[q + 1]) as i64;
+                i += pair[0] as i64 * n2;
+                up = up.max((i - j) * first);
+                down = down.max((j - i) * first);
+                i += pair[1] as i64 * n2;
+                j += n1;
+                up = up.max((i - j) * last);
+                down = down.max((j - i) * last);
+            }
+        }
+        let best = up.max(down) as u64;
+        let (n1, n2) = (n1 as u64, n2 as u64);
+        // The last cell ends where both CDFs are 1: no gap.
+        (n1, n2, best / gcd(n1, n2))
     }
 }
 

@@ -52,6 +52,64 @@ fn segmented_ks_walk_matches_the_single_walk_with_ties_and_skew() {
     }
 }
 
+/// The cell-counting KS against a prepared reference gives the lattice statistic of the
+/// merge walk, for windows in any order: heavy ties, signed zeros, windows outside the
+/// reference's range, a reference of one value, values of very different magnitudes (where
+/// the buckets' float arithmetic rounds), and infinities in the window.
+#[test]
+fn ks_index_matches_the_walk_on_unsorted_windows() {
+    let mut rng = Pcg64Mcg::seed_from_u64(11);
+    for case in 0..3_000 {
+        let n1 = rng.random_range(1..300);
+        let n2 = rng.random_range(1..300);
+        let levels = [1, 2, 5, 40, 100_000][case % 5];
+        let shift = rng.random_range(-levels..=levels);
+        let spread = [1.0, 1e-300, 1e300, 0.1][(case / 5) % 4];
+        let draw = |rng: &mut Pcg64Mcg, shift: i64| {
+            let k = rng.random_range(0..levels) + shift;
+            match (k, rng.random_range(0..50)) {
+                (0, 0..=24) => -0.0,
+                (_, 0) if case % 7 == 0 => f64::INFINITY,
+                (_, 1) if case % 7 == 0 => f64::NEG_INFINITY,
+                _ => k as f64 * spread,
+            }
+        };
+        let a: Vec<f64> = (0..n1).map(|_| draw(&mut rng, shift)).collect();
+        let mut b: Vec<f64> = (0..n2).map(|_| draw(&mut rng, 0)).collect();
+        b.sort_by(f64::total_cmp);
+        let index = KsIndex::new(&b);
+        let mut cells = Vec::new();
+        let mut sorted_a = a.clone();
+        sorted_a.sort_by(f64::total_cmp);
+        let (_, _, h) = KsReference::new(&b, &index).counts(&a, &mut cells);
+        assert_eq!(
+            h,
+            ks_counts_reference(&sorted_a, &b),
+            "case {case}: {a:?} {b:?}"
+        );
+    }
+}
+
+#[test]
+fn ks_against_equals_the_sorted_test() {
+    let mut rng = Pcg64Mcg::seed_from_u64(3);
+    let b = sorted_copy(
+        &(0..2000)
+            .map(|_| rng.random::<f64>().ln())
+            .collect::<Vec<_>>(),
+    );
+    let index = KsIndex::new(&b);
+    let mut memo = KsMemo::default();
+    for shift in [0.0, 0.01, 0.05, 0.2] {
+        let a: Vec<f64> = (0..1000)
+            .map(|_| rng.random::<f64>().ln() + shift)
+            .collect();
+        let direct = ks_2samp_sorted(&sorted_copy(&a), &b);
+        let reference = KsReference::new(&b, &index);
+        assert_eq!(memo.ks_against(&a, reference), direct, "shift {shift}");
+    }
+}
+
 #[test]
 fn quantile_matches_numpy_linear() {
     let x = [1.0, 2.0, 3.0, 4.0];
