@@ -13,7 +13,7 @@ use crate::labels::{LabelEffects, LabelRouter};
 use crate::record::{Record, RecordKind, RejectReason, Rejection, Ts, WindowKind, WindowReport};
 use crate::route::{Routed, Router};
 use crate::route_metrics::MetricRouter;
-use crate::source::decode::{decode, DecodeLimits};
+use crate::source::decode::{decode_reusing, recycle, DecodeLimits, FeatureBuf};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -117,6 +117,8 @@ pub struct Pipeline {
     /// The loaded ONNX detectors by model, in config order (loaded by the app, which does
     /// the file I/O; not part of the state: they are rebuilt from config at start).
     onnx: BTreeMap<String, Vec<OnnxDetector>>,
+    /// The last record's feature list, emptied, for the next record to decode into.
+    spare: FeatureBuf,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -162,6 +164,7 @@ impl Pipeline {
             limits,
             state,
             onnx: BTreeMap::new(),
+            spare: FeatureBuf::new(),
         }
     }
 
@@ -248,10 +251,13 @@ impl Pipeline {
     pub fn process(&mut self, bytes: &[u8], hint: Option<RecordKind>, out: &mut Effects) {
         out.clear();
         self.state.records += 1;
-        match decode(bytes, hint, &self.limits) {
+        match decode_reusing(bytes, hint, &self.limits, &mut self.spare) {
             Ok(rec) => {
                 if let Err(r) = self.accept(&rec, out) {
                     out.rejection = Some(r);
+                }
+                if let Record::Inference(r) = rec {
+                    self.spare = recycle(r.features);
                 }
             }
             Err(r) => out.rejection = Some(r),

@@ -37,11 +37,16 @@ const POW10: [f64; 23] = [
 ];
 
 /// Reads one message's top level, or `None` to leave it to the serde path.
-pub(super) fn parse_top(text: &str) -> Option<Top<'_>> {
+/// `spare` is an empty list whose allocation the features are read into.
+pub(super) fn parse_top<'a>(
+    text: &'a str,
+    spare: Vec<(Cow<'a, str>, FeatureValue<'a>)>,
+) -> Option<Top<'a>> {
     let mut r = Reader {
         s: text,
         b: text.as_bytes(),
         i: 0,
+        spare,
     };
     r.ws();
     r.eat(b'{')?;
@@ -77,6 +82,8 @@ struct Reader<'a> {
     s: &'a str,
     b: &'a [u8],
     i: usize,
+    /// An empty list for the features, with the allocation of an earlier record's.
+    spare: Vec<(Cow<'a, str>, FeatureValue<'a>)>,
 }
 
 impl<'a> Reader<'a> {
@@ -277,7 +284,8 @@ impl<'a> Reader<'a> {
             }
         }
         self.i += 1;
-        let mut values = Vec::with_capacity(32);
+        let mut values = std::mem::take(&mut self.spare);
+        values.reserve(32);
         let mut bad = None;
         self.ws();
         if self.peek()? == b'}' {
