@@ -162,7 +162,7 @@ pub struct ConfigProblem {
 }
 
 impl MetricDetectorConfig {
-    /// Every setting out of its range (empty when the config is valid). [`MetricScorer`]
+    /// Every setting out of its range (empty when the config is valid). [`super::MetricScorer`]
     /// clamps what it is given, so it never fails; config validation reports these.
     pub fn problems(&self) -> Vec<ConfigProblem> {
         let mut out = Vec::new();

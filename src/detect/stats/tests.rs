@@ -1,5 +1,6 @@
 //! Tests of the statistics against reference values and each other.
 
+use super::ks::{gcd, ks_counts};
 use super::*;
 
 /// The KS walk in one piece, with the ECDFs compared at every distinct value: what the
