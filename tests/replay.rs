@@ -229,6 +229,7 @@ fn check_config_lists_every_error_with_its_path() {
         "rules[0].when.p_below",
         "rules[1].name",
         "rules[1].when.against",
+        "rules[2].when.p_below",
     ] {
         assert!(
             err.contains(&format!("{path}:")),

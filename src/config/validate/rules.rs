@@ -86,10 +86,23 @@ pub(super) fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
     })
 }
 
+/// The smallest p-value threshold a rule may use. KS p-values below 1e-30 are reported as
+/// 1e-30 (`KsMemo::P_FLOOR`), and a Benjamini-Hochberg adjustment can multiply that by
+/// the number of tests, so thresholds are kept well above the floor.
+const MIN_P_THRESHOLD: f64 = 1e-20;
+
 fn probability(errs: &mut Errors, path: String, v: Option<f64>) -> Option<f64> {
     if let Some(p) = v {
         if !(p > 0.0 && p < 1.0) {
             errs.push(path, format!("must be in (0, 1), got {p}"));
+        } else if p < MIN_P_THRESHOLD {
+            errs.push(
+                path,
+                format!(
+                    "must be at least {MIN_P_THRESHOLD:e}, got {p:e} (p-values below 1e-30 \
+                     are reported as 1e-30)"
+                ),
+            );
         }
     }
     v

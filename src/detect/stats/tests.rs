@@ -1,6 +1,6 @@
 //! Tests of the statistics against reference values and each other.
 
-use super::ks::{gcd, ks_counts};
+use super::ks::{gcd, ks_counts, ks_result};
 use super::*;
 
 /// The KS walk in one piece, with the ECDFs compared at every distinct value: what the
@@ -109,6 +109,48 @@ fn ks_against_equals_the_sorted_test() {
         let reference = KsReference::new(&b, &index);
         assert_eq!(memo.ks_against(&a, reference), direct, "shift {shift}");
     }
+}
+
+#[test]
+fn memo_p_value_is_the_exact_one_floored() {
+    // Every statistic of a few size pairs, visited in random order so that the floor is
+    // reached directly, through the probe and through the remembered bound: the memo
+    // returns max(exact, P_FLOOR) and the exact statistic in every case.
+    let mut rng = Pcg64Mcg::seed_from_u64(11);
+    let (mut floored, mut exact) = (0, 0);
+    for (n1, n2, step) in [
+        (1000u64, 2000u64, 23u64),
+        (1000, 1000, 17),
+        (700, 300, 29),
+        (80, 50, 1),
+    ] {
+        let lcm = n1 / gcd(n1, n2) * n2;
+        let mut hs: Vec<u64> = (1..=lcm).step_by(step as usize).collect();
+        for i in (1..hs.len()).rev() {
+            hs.swap(i, rng.random_range(0..=i));
+        }
+        let mut memo = KsMemo::default();
+        for h in hs {
+            let want = ks_result(n1, n2, h);
+            let got = memo.result(n1, n2, h);
+            assert_eq!(got.statistic, want.statistic, "{n1} {n2} {h}");
+            assert_eq!(
+                got.p_value,
+                want.p_value.max(KsMemo::P_FLOOR),
+                "{n1} {n2} {h}"
+            );
+            assert_eq!(memo.result(n2, n1, h), got, "{n1} {n2} {h} swapped");
+            if want.p_value < KsMemo::P_FLOOR {
+                floored += 1;
+            } else {
+                exact += 1;
+            }
+        }
+    }
+    assert!(
+        floored > 50 && exact > 50,
+        "floored {floored}, exact {exact}"
+    );
 }
 
 #[test]
