@@ -3,6 +3,7 @@
 use super::{hold, Errors};
 use crate::alert::rule::{Baseline, Condition, Direction, OpsSignal, PerfMetric, Rule, Severity};
 use crate::config::raw::{RawCondition, RawRule};
+use crate::detect::stats::KsMemo;
 
 pub(super) fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
     let before = errs.0.len();
@@ -87,7 +88,7 @@ pub(super) fn rule(errs: &mut Errors, path: &str, r: &RawRule) -> Option<Rule> {
 }
 
 /// The smallest p-value threshold a rule may use. KS p-values below 1e-30 are reported as
-/// 1e-30 (`KsMemo::P_FLOOR`), and a Benjamini-Hochberg adjustment can multiply that by
+/// [`KsMemo::P_FLOOR`], and a Benjamini-Hochberg adjustment can multiply that by
 /// the number of tests, so thresholds are kept well above the floor.
 const MIN_P_THRESHOLD: f64 = 1e-20;
 
@@ -99,8 +100,10 @@ fn probability(errs: &mut Errors, path: String, v: Option<f64>) -> Option<f64> {
             errs.push(
                 path,
                 format!(
-                    "must be at least {MIN_P_THRESHOLD:e}, got {p:e} (p-values below 1e-30 \
-                     are reported as 1e-30)"
+                    "must be at least {MIN_P_THRESHOLD:e}, got {p:e} (p-values below {:e} \
+                     are reported as {:e})",
+                    KsMemo::P_FLOOR,
+                    KsMemo::P_FLOOR
                 ),
             );
         }

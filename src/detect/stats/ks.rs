@@ -210,8 +210,8 @@ fn outer_prob_inside(m: u64, n: u64, g: u64, h: u64) -> f64 {
 /// sizes and the lattice statistic, and a monitored stream keeps returning the same few
 /// triples (the same window and reference sizes, statistics in a narrow band), so this
 /// turns the O(n * h) path count into a lookup. Bounded: cleared when full. A cache, not
-/// state: results are the same with or without it, floor included. It also holds the scratch counters of
-/// [`KsMemo::ks_against`].
+/// state: results are the same with or without it, floor included. It also holds the
+/// scratch counters of [`KsMemo::ks_against`].
 ///
 /// **Floor.** The p-value it returns is `max(exact, P_FLOOR)`: exact down to
 /// [`KsMemo::P_FLOOR`] (1e-30), and `P_FLOOR` below it, as R reports `p < 2.2e-16`. The
@@ -265,9 +265,6 @@ impl KsMemo {
         };
         if self.below.get(&(n1, n2)).is_some_and(|&h0| h >= h0) {
             return floored;
-        }
-        if let Some(&p_value) = self.map.get(&(n1, n2, h)) {
-            return TestResult { statistic, p_value };
         }
         // A probe where the asymptotic tail is 1e-40: if its exact p-value is below the
         // floor, so is this one (see the type's doc), at a fraction of the cost.
