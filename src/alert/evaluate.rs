@@ -2,7 +2,8 @@
 //! function of the report alone.
 
 use super::rule::{Baseline, Condition, Direction, Evaluation, OpsSignal, PerfMetric};
-use crate::record::{Drift, WindowKind, WindowReport};
+use crate::detect::stats::KsMemo;
+use crate::record::{Drift, TestKind, WindowKind, WindowReport};
 use serde_json::{json, Value};
 
 impl Condition {
@@ -456,21 +457,26 @@ fn drifts(d: &Drift, p_below: Option<f64>, psi_above: Option<f64>) -> bool {
 }
 
 fn describe(d: &Drift) -> String {
+    // A KS p-value at the memo's floor is a bound, not a value: the exact one is at most
+    // that, and so is its adjustment (Bonferroni and Benjamini-Hochberg are monotone).
+    let p = if d.test == TestKind::Ks && d.result.p_value <= KsMemo::P_FLOOR {
+        format!("p<={:.1e}", d.p_adjusted)
+    } else {
+        format!("p={:.1e}", d.p_adjusted)
+    };
     match d.psi {
         Some(psi) => format!(
-            "{} ({} {:.3}, p={:.1e}, psi {:.2})",
+            "{} ({} {:.3}, {p}, psi {:.2})",
             d.name,
             d.test.as_str(),
             d.result.statistic,
-            d.p_adjusted,
             psi
         ),
         None => format!(
-            "{} ({} {:.1}, p={:.1e})",
+            "{} ({} {:.1}, {p})",
             d.name,
             d.test.as_str(),
             d.result.statistic,
-            d.p_adjusted
         ),
     }
 }
@@ -492,7 +498,7 @@ fn drift_json(d: &&Drift) -> Value {
 mod tests {
     use super::*;
     use crate::alert::defaults::default_rules;
-    use crate::record::{OpsStats, TestKind, TestResult};
+    use crate::record::{OpsStats, TestResult};
 
     fn report() -> WindowReport {
         let drift = |name: &str, p: f64, psi: Option<f64>| Drift {
@@ -630,5 +636,35 @@ mod tests {
             at_least: 1,
         };
         assert!(!c.compares_versions());
+    }
+
+    #[test]
+    fn a_floored_ks_p_value_reads_as_a_bound() {
+        let row = |test, p_value, p_adjusted| Drift {
+            name: "f".into(),
+            test,
+            result: TestResult {
+                statistic: 0.5,
+                p_value,
+            },
+            p_adjusted,
+            psi: None,
+            n_current: 1000,
+            n_baseline: 2000,
+        };
+        let floor = KsMemo::P_FLOOR;
+        assert_eq!(
+            describe(&row(TestKind::Ks, floor, 3.0 * floor)),
+            "f (ks 0.5, p<=3.0e-30)"
+        );
+        assert_eq!(
+            describe(&row(TestKind::Ks, 2e-9, 4e-9)),
+            "f (ks 0.5, p=4.0e-9)"
+        );
+        // Only the KS memo floors; a chi-squared p-value that small is a value.
+        assert_eq!(
+            describe(&row(TestKind::Chi2, 1e-40, 1e-40)),
+            "f (chi2 0.5, p=1.0e-40)"
+        );
     }
 }
