@@ -405,9 +405,14 @@ impl JoinStore {
             return None;
         }
         // Length-prefixed so that no two (model, request id) pairs share a key.
+        // (By hand rather than `write!`: this runs once per record, and the formatting
+        // machinery cost more than the rest of the key.)
         self.key_buf.clear();
-        use std::fmt::Write;
-        write!(self.key_buf, "{}:{model}{request_id}", model.len()).expect("String write");
+        self.key_buf
+            .push_str(itoa::Buffer::new().format(model.len()));
+        self.key_buf.push(':');
+        self.key_buf.push_str(model);
+        self.key_buf.push_str(request_id);
         let hash = self.hasher.hash_one(self.key_buf.as_str());
         let Some(seq) = self.find(hash, &self.key_buf) else {
             let key = self.key_buf.clone();

@@ -318,7 +318,20 @@ impl Reservoir {
     /// Offers one value.
     #[inline]
     pub fn push(&mut self, x: f64) {
+        // Once per numeric value on the hot path: the common cases (filling, or full and
+        // not this value's turn) inline; the rest (first value, the sample filling up, a
+        // replacement) out of line.
         self.seen += 1;
+        let len = self.values.len();
+        if len + 1 < self.cap && self.values.capacity() != 0 {
+            self.values.push(x);
+        } else if len < self.cap || self.seen == self.next {
+            self.push_rare(x);
+        }
+    }
+
+    #[inline(never)]
+    fn push_rare(&mut self, x: f64) {
         if self.values.len() < self.cap {
             if self.values.capacity() == 0 {
                 self.values.reserve_exact(self.cap.min(1024));
@@ -330,7 +343,7 @@ impl Reservoir {
                 self.next = self.seen;
                 self.skip();
             }
-        } else if self.seen == self.next {
+        } else {
             let i = self.rng.random_range(0..self.cap);
             self.values[i] = x;
             let u = self.uniform();
