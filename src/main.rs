@@ -88,6 +88,10 @@ enum Cmd {
         /// Also send the alerts to this Alertmanager (repeat for several).
         #[arg(long, value_name = "URL")]
         alertmanager: Vec<String>,
+        /// Run against this Kafka cluster (bootstrap servers) instead of the embedded mock
+        /// cluster; use a scratch one: the demo creates its topics there if missing.
+        #[arg(long, value_name = "HOST:PORT")]
+        brokers: Option<String>,
     },
 }
 
@@ -280,6 +284,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             listen,
             duration,
             alertmanager,
+            brokers,
         } => {
             let stop = CancellationToken::new();
             on_signal(stop.clone());
@@ -287,6 +292,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 listen,
                 duration: (duration > 0).then(|| Duration::from_secs(duration)),
                 alertmanager,
+                brokers,
             };
             let r = vigil::demo::demo(opts, stop).await?;
             let s = &r.vigil;

@@ -1,5 +1,6 @@
 //! `vigil demo`: the whole daemon against librdkafka's in-process mock cluster, with no
-//! external service. A simulated serving layer sends model `fraud` v1 traffic, rolls out
+//! external service (or, with `--brokers`, against a real Kafka cluster: the end-to-end
+//! test `tests/e2e/kafka_broker.sh` runs it so). A simulated serving layer sends model `fraud` v1 traffic, rolls out
 //! v2 (inputs drift, errors and latency rise, scores shift), and obeys the rollback
 //! commands vigil publishes on the control topic. vigil prints alerts and the rollback as
 //! they happen and a summary at the end.
@@ -11,8 +12,11 @@ use crate::app::run::{serve_and_run, RunOptions};
 use crate::app::{Display, Summary};
 use crate::config::Config;
 use anyhow::Context;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -42,7 +46,20 @@ pub struct DemoOptions {
     pub duration: Option<Duration>,
     /// Alertmanager URLs to notify (each gets every alert).
     pub alertmanager: Vec<String>,
+    /// A real Kafka cluster's bootstrap servers to run against instead of the embedded mock
+    /// cluster. The demo creates its topics there (one partition each) if they are missing.
+    pub brokers: Option<String>,
 }
+
+/// The topics the demo reads and writes (see `config/demo.toml`).
+const TOPICS: [&str; 6] = [
+    "inference",
+    "feedback",
+    "serving-metrics",
+    "vigil.alerts",
+    "serving.control",
+    "vigil.dead-letter",
+];
 
 /// What the demo saw.
 #[derive(Debug)]
@@ -62,20 +79,22 @@ struct Serving {
 
 /// Runs the demo until `duration` passes or `stop` is cancelled.
 pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<DemoReport> {
-    let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
-    let brokers = cluster.bootstrap_servers();
-    for topic in [
-        "inference",
-        "feedback",
-        "serving-metrics",
-        "vigil.alerts",
-        "serving.control",
-        "vigil.dead-letter",
-    ] {
-        cluster
-            .create_topic(topic, 1, 1)
-            .with_context(|| format!("creating topic {topic}"))?;
-    }
+    let (cluster, brokers) = match &opts.brokers {
+        None => {
+            let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
+            for topic in TOPICS {
+                cluster
+                    .create_topic(topic, 1, 1)
+                    .with_context(|| format!("creating topic {topic}"))?;
+            }
+            let brokers = cluster.bootstrap_servers();
+            (Some(cluster), brokers)
+        }
+        Some(brokers) => {
+            create_topics(brokers).await?;
+            (None, brokers.clone())
+        }
+    };
     let state = tempfile::tempdir().context("creating a state directory")?;
     let mut config = Config::from_toml_str(DEMO_CONFIG).context("embedded demo config")?;
     if let Some(k) = &mut config.kafka {
@@ -106,7 +125,19 @@ pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<
     }));
     let sim_stop = CancellationToken::new();
     let producer = tokio::spawn(produce(brokers.clone(), serving.clone(), sim_stop.clone()));
-    let control = tokio::spawn(obey(brokers.clone(), serving.clone(), sim_stop.clone()));
+    // On a cluster of its own the control topic starts empty; on a real one it may hold an
+    // earlier run's commands, which this run's serving layer must not obey.
+    let from = if cluster.is_some() {
+        Offset::Beginning
+    } else {
+        Offset::End
+    };
+    let control = tokio::spawn(obey(
+        brokers.clone(),
+        from,
+        serving.clone(),
+        sim_stop.clone(),
+    ));
 
     let vigil_stop = stop.child_token();
     if let Some(d) = opts.duration {
@@ -137,6 +168,31 @@ pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<
         sent,
         obeyed,
     })
+}
+
+/// Creates the demo's topics on a real cluster, one partition each; topics that exist are
+/// left as they are.
+async fn create_topics(brokers: &str) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .context("connecting to --brokers")?;
+    let topics: Vec<NewTopic<'_>> = TOPICS
+        .iter()
+        .map(|t| NewTopic::new(t, 1, TopicReplication::Fixed(1)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin
+        .create_topics(&topics, &opts)
+        .await
+        .context("creating the demo's topics")?
+    {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => anyhow::bail!("creating topic {topic}: {code}"),
+        }
+    }
+    Ok(())
 }
 
 /// The serving layer's traffic: v1, then a bad v2 until a rollback command says otherwise.
@@ -225,7 +281,12 @@ async fn produce(
 }
 
 /// The serving layer's controller: obeys rollback commands from the control topic.
-async fn obey(brokers: String, serving: Arc<Mutex<Serving>>, stop: CancellationToken) {
+async fn obey(
+    brokers: String,
+    from: Offset,
+    serving: Arc<Mutex<Serving>>,
+    stop: CancellationToken,
+) {
     let consumer: StreamConsumer = match ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("group.id", "demo-serving")
@@ -239,7 +300,7 @@ async fn obey(brokers: String, serving: Arc<Mutex<Serving>>, stop: CancellationT
         }
     };
     let mut tpl = TopicPartitionList::new();
-    let _ = tpl.add_partition_offset("serving.control", 0, Offset::Beginning);
+    let _ = tpl.add_partition_offset("serving.control", 0, from);
     if let Err(e) = consumer.assign(&tpl) {
         tracing::warn!(error = %e, "demo control consumer");
         return;
