@@ -14,9 +14,16 @@
 #      second issues it), the second just after it (so the third must not repeat it). The
 #      three must consume every record exactly once between them (each starts at the offset
 #      the one before committed), exit 0, and publish the reference's one rollback command
-#      and its alert transitions, none lost, none repeated.
+#      and its alert transitions, none lost, none repeated;
+#   3. crash: the same log, consumed by a process killed with SIGKILL once it has consumed a
+#      few hundred v2 records (where exactly depends on timing: every place must pass), then
+#      by a restarted one until the group's committed offset reaches the end of the log. The
+#      alert transitions must be the reference's (a transition published after the last
+#      snapshot may be published again: alerts are at-least-once, deduplicated downstream by
+#      fingerprint) and the rollback command the reference's one, with its idempotency key.
 #
 # Exits non-zero on any failed check. Run from anywhere: bash tests/e2e/kafka_broker.sh
+# (VIGIL_E2E_KEEP=1 keeps the work directory: logs, topics' contents, state directories).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -32,7 +39,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  if [[ -n ${VIGIL_E2E_KEEP:-} ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -79,7 +86,8 @@ sed -n "1,${cut1}p" "$work/log.jsonl" > "$work/part1.jsonl"
 sed -n "$((cut1 + 1)),${cut2}p" "$work/log.jsonl" > "$work/part2.jsonl"
 sed -n "$((cut2 + 1)),\$p" "$work/log.jsonl" > "$work/part3.jsonl"
 kio create ref.log ref.labels ref.metrics ref.alerts ref.control ref.dlq \
-  run.log run.labels run.metrics run.alerts run.control run.dlq
+  run.log run.labels run.metrics run.alerts run.control run.dlq \
+  crash.log crash.labels crash.metrics crash.alerts crash.control crash.dlq
 kio produce ref.log "$work/log.jsonl"
 kio produce run.log "$work/part1.jsonl"
 
@@ -97,6 +105,8 @@ config() {  # name state-dir http-port
     -e "s|^name = \"serving-metrics\"|name = \"$1.metrics\"|" \
     config/demo.toml
   printf '\n[http]\nlisten = "127.0.0.1:%s"\n' "$3"
+  # A killed member holds its partitions until its session times out (45 s by default).
+  printf '\n[kafka.properties]\n"session.timeout.ms" = "6000"\n'
 }
 
 records() {  # http-port: records consumed so far, from /metrics (0 while it is not up)
@@ -160,5 +170,57 @@ assert run_a == ref_a, "alert transitions differ:\n" + "\n".join(
     for a, b in __import__("itertools").zip_longest(run_a, ref_a))
 print(f"   both: the same {len(ref_a)} alert transitions and one rollback "
       f"{ref_c[0]['from_version']} -> {ref_c[0]['to_version']} ({ref_c[0]['idempotency_key']})")
+PY
+echo "== 3. crash (SIGKILL) and restart"
+kio produce crash.log "$work/log.jsonl"
+p=$(port); config crash "$work/crash-state" "$p" > "$work/crash.toml"
+"$vigil" run --config "$work/crash.toml" > "$work/crash1.log" 2>&1 &
+pid=$!
+pids+=("$pid")
+kill_at=$((v2 + 300))
+got=0
+for _ in $(seq 1 600); do
+  got=$(records "$p")
+  [[ $got -ge $kill_at ]] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$work/crash1.log"; fail "vigil run exited early"; }
+  sleep 0.05
+done
+[[ $got -ge $kill_at ]] || { cat "$work/crash1.log"; fail "vigil run consumed $got of $kill_at records in 30 s"; }
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+echo "   killed with SIGKILL after about $got records (v2 from record $v2);" \
+  "committed offset then $(kio committed vigil-e2e-crash crash.log)"
+"$vigil" run --config "$work/crash.toml" > "$work/crash2.log" 2>&1 &
+pid=$!
+pids+=("$pid")
+done_=
+for _ in $(seq 1 600); do
+  [[ $(kio committed vigil-e2e-crash crash.log) -eq $total ]] && { done_=1; break; }
+  kill -0 "$pid" 2>/dev/null || { cat "$work/crash2.log"; fail "vigil run exited early"; }
+  sleep 0.2
+done
+[[ -n $done_ ]] || { cat "$work/crash2.log"; fail "the restarted process did not commit the log's end"; }
+kill -TERM "$pid"
+wait "$pid" || { cat "$work/crash2.log"; fail "vigil run exited non-zero after SIGTERM"; }
+for t in crash.alerts crash.control; do read_topic "$t" > "$work/$t.jsonl"; done
+python3 - "$work" <<'PY' || fail "the crashed run's output differs from the reference run's"
+import json, sys
+w = sys.argv[1]
+load = lambda t: [json.loads(l) for l in open(f"{w}/{t}.jsonl") if l.strip()]
+ref_c, got_c = load("ref.control"), load("crash.control")
+assert got_c and all(c == ref_c[0] for c in got_c), f"commands:\n{got_c}\nreference:\n{ref_c}"
+ref_a, got_a = load("ref.alerts"), load("crash.alerts")
+seen, distinct = set(), []
+for a in got_a:
+    k = json.dumps(a, sort_keys=True)
+    if k not in seen:
+        seen.add(k)
+        distinct.append(a)
+assert distinct == ref_a, "alert transitions differ:\n" + "\n".join(
+    f"{'=' if a == b else '!'} {a and (a['rule'], a['state'])} | {b and (b['rule'], b['state'])}"
+    for a, b in __import__("itertools").zip_longest(distinct, ref_a))
+print(f"   the reference's {len(ref_a)} alert transitions ({len(got_a) - len(ref_a)} published"
+      f" again after the crash) and its rollback command ({len(got_c)} cop{'y' if len(got_c) == 1 else 'ies'},"
+      f" key {got_c[0]['idempotency_key']})")
 PY
 echo "== kafka broker e2e: all checks passed"
