@@ -15,9 +15,10 @@
 #      three must consume every record exactly once between them (each starts at the offset
 #      the one before committed), exit 0, and publish the reference's one rollback command
 #      and its alert transitions, none lost, none repeated;
-#   3. crash: the same log, consumed by a process killed with SIGKILL once it has consumed a
-#      few hundred v2 records (where exactly depends on timing: every place must pass), then
-#      by a restarted one until the group's committed offset reaches the end of the log. The
+#   3. crash: the same log, consumed by a process that commits its first part (the first
+#      cut above) with a snapshot, then is killed with SIGKILL once it has consumed past the
+#      rollback (where exactly depends on timing: every place must pass), then by a
+#      restarted one until the group's committed offset reaches the end of the log. The
 #      alert transitions must be the reference's (a transition published after the last
 #      snapshot may be published again: alerts are at-least-once, deduplicated downstream by
 #      fingerprint) and the rollback command the reference's one, with its idempotency key.
@@ -172,12 +173,23 @@ print(f"   both: the same {len(ref_a)} alert transitions and one rollback "
       f"{ref_c[0]['from_version']} -> {ref_c[0]['to_version']} ({ref_c[0]['idempotency_key']})")
 PY
 echo "== 3. crash (SIGKILL) and restart"
-kio produce crash.log "$work/log.jsonl"
+# The first part (to 1000 records into v2) is consumed and committed with a snapshot; the
+# rest is produced then, and the process is killed once it has consumed past the rollback.
+kio produce crash.log "$work/part1.jsonl"
 p=$(port); config crash "$work/crash-state" "$p" > "$work/crash.toml"
 "$vigil" run --config "$work/crash.toml" > "$work/crash1.log" 2>&1 &
 pid=$!
 pids+=("$pid")
-kill_at=$((v2 + 300))
+for _ in $(seq 1 300); do
+  [[ $(kio committed vigil-e2e-crash crash.log) -eq $cut1 ]] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$work/crash1.log"; fail "vigil run exited early"; }
+  sleep 0.2
+done
+[[ $(kio committed vigil-e2e-crash crash.log) -eq $cut1 ]] \
+  || { cat "$work/crash1.log"; fail "vigil run did not commit the first part in 60 s"; }
+cat "$work/part2.jsonl" "$work/part3.jsonl" > "$work/rest.jsonl"
+kio produce crash.log "$work/rest.jsonl"
+kill_at=$cut2
 got=0
 for _ in $(seq 1 600); do
   got=$(records "$p")
@@ -188,7 +200,7 @@ done
 [[ $got -ge $kill_at ]] || { cat "$work/crash1.log"; fail "vigil run consumed $got of $kill_at records in 30 s"; }
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
-echo "   killed with SIGKILL after about $got records (v2 from record $v2);" \
+echo "   killed with SIGKILL after about $got records (the first $cut1 committed, rollback at ~$((v2 + 1500)));" \
   "committed offset then $(kio committed vigil-e2e-crash crash.log)"
 "$vigil" run --config "$work/crash.toml" > "$work/crash2.log" 2>&1 &
 pid=$!
