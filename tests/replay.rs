@@ -219,6 +219,8 @@ fn check_config_lists_every_error_with_its_path() {
         "kafka.brokers",
         "kafka.commit_interval",
         "kafka.topics[0].kind",
+        "kafka.consumer_properties.\"enable.auto.commit\"",
+        "kafka.producer_properties.\"acks\"",
         "http.listen",
         "limits.max_versions_per_model",
         "defaults.window",

@@ -5,7 +5,6 @@
 use super::sink::SinkError;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Producer of vigil's output topics.
@@ -23,11 +22,11 @@ impl std::fmt::Debug for KafkaSink {
 }
 
 impl KafkaSink {
-    /// Creates the producer. `properties` are the user's librdkafka properties (security
-    /// settings apply to producer and consumer alike).
-    pub fn new(
+    /// Creates the producer. `properties` are the user's librdkafka properties for it
+    /// (`kafka.properties`, then `kafka.producer_properties`); vigil's own settings win.
+    pub fn new<'a>(
         brokers: &str,
-        properties: &BTreeMap<String, String>,
+        properties: impl IntoIterator<Item = (&'a String, &'a String)>,
     ) -> Result<KafkaSink, SinkError> {
         let mut cfg = ClientConfig::new();
         for (k, v) in properties {

@@ -182,7 +182,10 @@ pub async fn run(
         commands: opts.stdout.map(|_| LineSink::stdout()),
         display: opts.stdout,
         kafka: Some((
-            KafkaSink::new(&kcfg.brokers, &kcfg.properties)?,
+            KafkaSink::new(
+                &kcfg.brokers,
+                kcfg.properties.iter().chain(&kcfg.producer_properties),
+            )?,
             KafkaTopics {
                 alerts: kcfg.alerts_topic.clone(),
                 commands: kcfg.commands_topic.clone(),

@@ -170,8 +170,12 @@ pub struct KafkaConfig {
     pub dead_letter_topic: Option<String>,
     /// Flush, snapshot and commit cadence (wall clock: it paces I/O, not verdicts).
     pub commit_interval: Duration,
-    /// librdkafka properties passed through verbatim.
+    /// librdkafka properties passed through verbatim, to consumer and producer alike.
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only, applied after `properties`.
+    pub consumer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for the producer only, applied after `properties`.
+    pub producer_properties: BTreeMap<String, String>,
 }
 
 /// Caps that bound memory. Records beyond a cap are rejected with a reason, never stored.
@@ -390,6 +394,14 @@ impl Config {
                         a.commit_interval != b.commit_interval,
                     ),
                     ("kafka.properties", a.properties != b.properties),
+                    (
+                        "kafka.consumer_properties",
+                        a.consumer_properties != b.consumer_properties,
+                    ),
+                    (
+                        "kafka.producer_properties",
+                        a.producer_properties != b.producer_properties,
+                    ),
                 ];
                 out.extend(
                     fields

@@ -160,6 +160,10 @@ pub struct RawKafka {
     pub commit_interval: Option<String>,
     /// Any librdkafka property, passed through (security.protocol, sasl.*, ssl.*, ...).
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only (session.timeout.ms, fetch.*, ...).
+    pub consumer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for the producer only (compression.type, ...).
+    pub producer_properties: BTreeMap<String, String>,
 }
 
 /// One `[[kafka.topics]]` entry.

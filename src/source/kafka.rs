@@ -65,7 +65,7 @@ pub fn consumer(cfg: &KafkaConfig, shared: Arc<Shared>) -> KafkaResult<Consumer>
     let mut cc = ClientConfig::new();
     cc.set("statistics.interval.ms", "5000")
         .set("auto.offset.reset", "earliest");
-    for (k, v) in &cfg.properties {
+    for (k, v) in cfg.properties.iter().chain(&cfg.consumer_properties) {
         cc.set(k, v);
     }
     let consumer: Consumer = cc

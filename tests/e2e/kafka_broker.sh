@@ -107,7 +107,7 @@ config() {  # name state-dir http-port
     config/demo.toml
   printf '\n[http]\nlisten = "127.0.0.1:%s"\n' "$3"
   # A killed member holds its partitions until its session times out (45 s by default).
-  printf '\n[kafka.properties]\n"session.timeout.ms" = "6000"\n'
+  printf '\n[kafka.consumer_properties]\n"session.timeout.ms" = "6000"\n'
 }
 
 records() {  # http-port: records consumed so far, from /metrics (0 while it is not up)

@@ -184,18 +184,30 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         if commit_interval.is_zero() {
             errs.push("kafka.commit_interval", "must be > 0");
         }
-        for key in k.properties.keys() {
-            if matches!(
-                key.as_str(),
-                "group.id"
-                    | "bootstrap.servers"
-                    | "enable.auto.commit"
-                    | "enable.auto.offset.store"
-            ) {
-                errs.push(
-                    format!("kafka.properties.{key:?}"),
-                    "is set by vigil itself (use kafka.brokers / kafka.group_id)",
-                );
+        // Properties vigil sets itself: the consumer's group and commits, the producer's
+        // acknowledgements and idempotence (its delivery guarantee rests on both).
+        let own = |key: &str, consumer: bool, producer: bool| match key {
+            "bootstrap.servers" => Some("is set by vigil itself: use kafka.brokers"),
+            "group.id" if consumer => Some("is set by vigil itself: use kafka.group_id"),
+            "enable.auto.commit" | "enable.auto.offset.store" if consumer => Some(
+                "is set by vigil itself: it commits an offset only after the record's \
+                 effects are published and its state is snapshotted",
+            ),
+            "acks" | "enable.idempotence" if producer => Some(
+                "is set by vigil itself (acks=all, idempotence on): its delivery guarantee \
+                 rests on them",
+            ),
+            _ => None,
+        };
+        for (table, props, consumer, producer) in [
+            ("properties", &k.properties, true, true),
+            ("consumer_properties", &k.consumer_properties, true, false),
+            ("producer_properties", &k.producer_properties, false, true),
+        ] {
+            for key in props.keys() {
+                if let Some(why) = own(key, consumer, producer) {
+                    errs.push(format!("kafka.{table}.{key:?}"), why);
+                }
             }
         }
         KafkaConfig {
@@ -210,6 +222,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
             dead_letter_topic: k.dead_letter_topic.clone(),
             commit_interval,
             properties: k.properties.clone(),
+            consumer_properties: k.consumer_properties.clone(),
+            producer_properties: k.producer_properties.clone(),
         }
     });
 
