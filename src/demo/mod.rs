@@ -1,9 +1,9 @@
 //! `vigil demo`: the whole daemon against librdkafka's in-process mock cluster, with no
 //! external service (or, with `--brokers`, against a real Kafka cluster: the end-to-end
-//! test `tests/e2e/kafka_broker.sh` runs it so). A simulated serving layer sends model `fraud` v1 traffic, rolls out
-//! v2 (inputs drift, errors and latency rise, scores shift), and obeys the rollback
-//! commands vigil publishes on the control topic. vigil prints alerts and the rollback as
-//! they happen and a summary at the end.
+//! test `tests/e2e/kafka_broker.sh` runs it so). A simulated serving layer sends model
+//! `fraud` v1 traffic, rolls out v2 (inputs drift, errors and latency rise, scores shift),
+//! and obeys the rollback commands vigil publishes on the control topic. vigil prints
+//! alerts and the rollback as they happen and a summary at the end.
 
 pub mod sim;
 
