@@ -54,8 +54,6 @@ echo "== starting tansu on $broker"
 pids+=($!)
 kio wait || { cat "$work/tansu.log"; fail "the broker did not answer metadata requests"; }
 
-read_topic() { kio read "$1"; }
-
 echo "== 1. vigil demo --brokers $broker"
 "$vigil" demo --brokers "$broker" --listen "127.0.0.1:$(port)" --duration 45 \
   > "$work/demo.log" 2>&1 || { cat "$work/demo.log"; fail "vigil demo exited non-zero"; }
@@ -63,7 +61,7 @@ grep -q '^  rollback commands issued:  1$' "$work/demo.log" \
   || { cat "$work/demo.log"; fail "the demo did not issue exactly one rollback command"; }
 [[ $(grep -c '^  serving obeyed: .*fraud v2 -> v1' "$work/demo.log") -eq 1 ]] \
   || { cat "$work/demo.log"; fail "serving did not obey exactly one rollback fraud v2 -> v1"; }
-read_topic serving.control > "$work/demo-commands.jsonl"
+kio read serving.control > "$work/demo-commands.jsonl"
 python3 - "$work/demo-commands.jsonl" <<'PY' || fail "the control topic does not hold exactly the one rollback"
 import json, sys
 cmds = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -75,7 +73,7 @@ print(f"   control topic: one rollback {c['from_version']} -> {c['to_version']},
 PY
 
 echo "== 2. stop and restart against the demo's inference log"
-read_topic inference > "$work/log.jsonl"
+kio read inference > "$work/log.jsonl"
 total=$(wc -l < "$work/log.jsonl")
 # Cut 1000 records into v2 (two 500-record windows: its alerts fire, no command yet, as the
 # rollback policy wants two firing windows of 200 records after the pending one) and 1800.
@@ -116,23 +114,44 @@ records() {  # http-port: records consumed so far, from /metrics (0 while it is 
   awk '$1 ~ /^vigil_records_total([{]|$)/ { s += $NF } END { print s + 0 }' <<< "$text"
 }
 
-# Starts `vigil run` (log LOG) with config CONFIG, waits until it has consumed WANT
-# records, stops it with SIGTERM and checks it exits 0 within 30 s and logged WANT records.
-run_until() {  # config http-port want log
-  "$vigil" run --config "$1" > "$4" 2>&1 &
-  local pid=$! got=0
+# `vigil run` in the background: start_vigil CONFIG LOG sets $pid.
+start_vigil() {
+  "$vigil" run --config "$1" > "$2" 2>&1 &
+  pid=$!
   pids+=("$pid")
-  for _ in $(seq 1 600); do
-    got=$(records "$2")
-    [[ $got -ge $3 ]] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$4"; fail "vigil run exited early"; }
-    sleep 0.2
+}
+
+# await LOG SECONDS WHAT COMMAND...: runs COMMAND every 0.1 s until it succeeds, failing
+# (with vigil's LOG) if vigil ($pid) exits first or SECONDS pass.
+await() {
+  local log=$1 end=$((SECONDS + $2)) what=$3
+  shift 3
+  until "$@"; do
+    kill -0 "$pid" 2>/dev/null || { cat "$log"; fail "vigil run exited before $what"; }
+    ((SECONDS < end)) || { cat "$log"; fail "no $what within $2 s"; }
+    sleep 0.1
   done
-  [[ $got -ge $3 ]] || { cat "$4"; fail "vigil run consumed $got of $3 records in 120 s"; }
+}
+consumed() { [[ $(records "$1") -ge $2 ]]; }                        # http-port records
+committed() { [[ $(kio committed "$1" "$2") -eq $3 ]]; }            # group topic offset
+
+# stop_vigil LOG: SIGTERM; vigil ($pid) must exit 0 within 30 s.
+stop_vigil() {
+  local end=$((SECONDS + 30))
   kill -TERM "$pid"
-  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -0 "$pid" 2>/dev/null && { cat "$4"; fail "vigil run did not exit within 30 s of SIGTERM"; }
-  wait "$pid" || { cat "$4"; fail "vigil run exited non-zero after SIGTERM"; }
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < end)) || { cat "$1"; fail "vigil run did not exit within 30 s of SIGTERM"; }
+    sleep 0.1
+  done
+  wait "$pid" || { cat "$1"; fail "vigil run exited non-zero after SIGTERM"; }
+}
+
+# run_until CONFIG HTTP-PORT WANT LOG: vigil run until it has consumed WANT records, then
+# stopped; it must have logged exactly WANT records at exit.
+run_until() {
+  start_vigil "$1" "$4"
+  await "$4" 120 "$3 records consumed" consumed "$2" "$3"
+  stop_vigil "$4"
   local logged
   logged=$(sed -e 's/\x1b\[[0-9;]*m//g' "$4" | sed -n 's/.*stopped.*records=\([0-9]*\).*/\1/p' | tail -n 1)
   [[ $logged -eq $3 ]] || { cat "$4"; fail "vigil run consumed $logged records, expected exactly $3"; }
@@ -156,83 +175,28 @@ done
 [[ ${issued[*]} == "0 1 0" ]] \
   || fail "rollback commands per process: ${issued[*]}, expected 0 1 0 (none before the cut, one in the middle part, none repeated after)"
 
-for t in ref.alerts ref.control run.alerts run.control; do read_topic "$t" > "$work/$t.jsonl"; done
-python3 - "$work" <<'PY' || fail "the interrupted run's output differs from the reference run's"
-import json, sys
-w = sys.argv[1]
-load = lambda t: [json.loads(l) for l in open(f"{w}/{t}.jsonl") if l.strip()]
-ref_c, run_c = load("ref.control"), load("run.control")
-assert len(ref_c) == 1, f"reference run: {len(ref_c)} commands"
-assert run_c == ref_c, f"commands differ:\n{run_c}\n{ref_c}"
-ref_a, run_a = load("ref.alerts"), load("run.alerts")
-assert ref_a, "reference run: no alert"
-assert run_a == ref_a, "alert transitions differ:\n" + "\n".join(
-    f"{'=' if a == b else '!'} {a and (a['rule'], a['state'])} | {b and (b['rule'], b['state'])}"
-    for a, b in __import__("itertools").zip_longest(run_a, ref_a))
-print(f"   both: the same {len(ref_a)} alert transitions and one rollback "
-      f"{ref_c[0]['from_version']} -> {ref_c[0]['to_version']} ({ref_c[0]['idempotency_key']})")
-PY
+for t in ref.alerts ref.control run.alerts run.control; do kio read "$t" > "$work/$t.jsonl"; done
+python3 tests/e2e/compare_runs.py exact "$work" ref run \
+  || fail "the interrupted run's output differs from the reference run's"
 echo "== 3. crash (SIGKILL) and restart"
 # The first part (to 1000 records into v2) is consumed and committed with a snapshot; the
 # rest is produced then, and the process is killed once it has consumed past the rollback.
 kio produce crash.log "$work/part1.jsonl"
 p=$(port); config crash "$work/crash-state" "$p" > "$work/crash.toml"
-"$vigil" run --config "$work/crash.toml" > "$work/crash1.log" 2>&1 &
-pid=$!
-pids+=("$pid")
-for _ in $(seq 1 300); do
-  [[ $(kio committed vigil-e2e-crash crash.log) -eq $cut1 ]] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/crash1.log"; fail "vigil run exited early"; }
-  sleep 0.2
-done
-[[ $(kio committed vigil-e2e-crash crash.log) -eq $cut1 ]] \
-  || { cat "$work/crash1.log"; fail "vigil run did not commit the first part in 60 s"; }
+start_vigil "$work/crash.toml" "$work/crash1.log"
+await "$work/crash1.log" 60 "the first part committed" committed vigil-e2e-crash crash.log "$cut1"
 cat "$work/part2.jsonl" "$work/part3.jsonl" > "$work/rest.jsonl"
 kio produce crash.log "$work/rest.jsonl"
-kill_at=$cut2
-got=0
-for _ in $(seq 1 600); do
-  got=$(records "$p")
-  [[ $got -ge $kill_at ]] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/crash1.log"; fail "vigil run exited early"; }
-  sleep 0.05
-done
-[[ $got -ge $kill_at ]] || { cat "$work/crash1.log"; fail "vigil run consumed $got of $kill_at records in 30 s"; }
+await "$work/crash1.log" 30 "$cut2 records consumed" consumed "$p" "$cut2"
+got=$(records "$p")
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
 echo "   killed with SIGKILL after about $got records (the first $cut1 committed, rollback at ~$((v2 + 1500)));" \
   "committed offset then $(kio committed vigil-e2e-crash crash.log)"
-"$vigil" run --config "$work/crash.toml" > "$work/crash2.log" 2>&1 &
-pid=$!
-pids+=("$pid")
-done_=
-for _ in $(seq 1 600); do
-  [[ $(kio committed vigil-e2e-crash crash.log) -eq $total ]] && { done_=1; break; }
-  kill -0 "$pid" 2>/dev/null || { cat "$work/crash2.log"; fail "vigil run exited early"; }
-  sleep 0.2
-done
-[[ -n $done_ ]] || { cat "$work/crash2.log"; fail "the restarted process did not commit the log's end"; }
-kill -TERM "$pid"
-wait "$pid" || { cat "$work/crash2.log"; fail "vigil run exited non-zero after SIGTERM"; }
-for t in crash.alerts crash.control; do read_topic "$t" > "$work/$t.jsonl"; done
-python3 - "$work" <<'PY' || fail "the crashed run's output differs from the reference run's"
-import json, sys
-w = sys.argv[1]
-load = lambda t: [json.loads(l) for l in open(f"{w}/{t}.jsonl") if l.strip()]
-ref_c, got_c = load("ref.control"), load("crash.control")
-assert got_c and all(c == ref_c[0] for c in got_c), f"commands:\n{got_c}\nreference:\n{ref_c}"
-ref_a, got_a = load("ref.alerts"), load("crash.alerts")
-seen, distinct = set(), []
-for a in got_a:
-    k = json.dumps(a, sort_keys=True)
-    if k not in seen:
-        seen.add(k)
-        distinct.append(a)
-assert distinct == ref_a, "alert transitions differ:\n" + "\n".join(
-    f"{'=' if a == b else '!'} {a and (a['rule'], a['state'])} | {b and (b['rule'], b['state'])}"
-    for a, b in __import__("itertools").zip_longest(distinct, ref_a))
-print(f"   the reference's {len(ref_a)} alert transitions ({len(got_a) - len(ref_a)} published"
-      f" again after the crash) and its rollback command ({len(got_c)} cop{'y' if len(got_c) == 1 else 'ies'},"
-      f" key {got_c[0]['idempotency_key']})")
-PY
+start_vigil "$work/crash.toml" "$work/crash2.log"
+await "$work/crash2.log" 120 "the log's end committed" committed vigil-e2e-crash crash.log "$total"
+stop_vigil "$work/crash2.log"
+for t in crash.alerts crash.control; do kio read "$t" > "$work/$t.jsonl"; done
+python3 tests/e2e/compare_runs.py at-least-once "$work" ref crash \
+  || fail "the crashed run's output differs from the reference run's"
 echo "== kafka broker e2e: all checks passed"
