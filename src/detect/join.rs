@@ -32,7 +32,10 @@
 //! A longer string is allocated (a key with a 36-character UUID request id is), and class
 //! probabilities take 8 bytes each ([`MAX_PROBS`] at most). The default 100,000 entries take
 //! about 18 MiB with short keys (150,065 ring slots of 120 bytes, 131,072 table slots of
-//! 9), about 23 MiB with UUID request ids. One store serves every model (the key includes
+//! 9), about 23 MiB with UUID request ids. No string over [`MAX_KEY_BYTES`] (256) is
+//! stored (such an entry is counted and dropped), so the worst case, every entry at that
+//! bound with [`MAX_PROBS`] probabilities, is about 1.4 KiB an entry, 140 MiB at the
+//! default. One store serves every model (the key includes
 //! the model), so this is the bound for the whole daemon. (Storing a prediction is on the
 //! hot path, once per inference record: inline strings took four allocations and frees off
 //! it, and a hash map of full entries a cache miss or more per operation.)
@@ -50,6 +53,12 @@ use std::hash::BuildHasher;
 /// Class probabilities kept per prediction at most; longer vectors are not kept (the score
 /// and label still are).
 pub const MAX_PROBS: usize = 64;
+
+/// Longest string, in bytes, an entry may carry: its key (the model and the request id) and
+/// its version, predicted class or label class each. A longer one is not stored (counted in
+/// [`JoinStats::too_long_predictions`] / `too_long_labels`), so that a producer with
+/// 60 KB request ids cannot take the store from megabytes to gigabytes.
+pub const MAX_KEY_BYTES: usize = 256;
 
 /// How long and how many entries wait for their other half.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +185,12 @@ pub struct ExpiredCounts {
     pub evicted_predictions: u64,
     /// Labels evicted because the store was full.
     pub evicted_labels: u64,
+    /// Predictions not stored because a string was over [`MAX_KEY_BYTES`].
+    #[serde(default)]
+    pub too_long_predictions: u64,
+    /// Labels not stored because a string was over [`MAX_KEY_BYTES`].
+    #[serde(default)]
+    pub too_long_labels: u64,
 }
 
 /// Cumulative counters since the store was created (they survive snapshots), for export as
@@ -198,6 +213,12 @@ pub struct JoinStats {
     pub duplicate_labels: u64,
     /// Records without a model or request id (not stored).
     pub no_key: u64,
+    /// Predictions not stored because a string was over [`MAX_KEY_BYTES`].
+    #[serde(default)]
+    pub too_long_predictions: u64,
+    /// Labels not stored because a string was over [`MAX_KEY_BYTES`].
+    #[serde(default)]
+    pub too_long_labels: u64,
 }
 
 /// One waiting half.
@@ -213,6 +234,18 @@ impl Pending {
         match self {
             Pending::Prediction(p) => p.ts,
             Pending::Label { ts, .. } => *ts,
+        }
+    }
+
+    /// The longest string the entry would keep.
+    fn longest_string(&self) -> usize {
+        match self {
+            Pending::Prediction(p) => p.version.len().max(p.label.as_ref().map_or(0, |l| l.len())),
+            Pending::Label {
+                label: LabelValue::Class(c),
+                ..
+            } => c.len(),
+            Pending::Label { .. } => 0,
         }
     }
 }
@@ -402,6 +435,23 @@ impl JoinStore {
     fn arrive(&mut self, model: &str, request_id: &str, new: Pending) -> Option<Joined> {
         if model.is_empty() || request_id.is_empty() {
             self.stats.no_key += 1;
+            return None;
+        }
+        if model.len() + request_id.len() > MAX_KEY_BYTES || new.longest_string() > MAX_KEY_BYTES {
+            let is_prediction = matches!(new, Pending::Prediction(_));
+            let (total, unreported) = if is_prediction {
+                (
+                    &mut self.stats.too_long_predictions,
+                    &mut self.unreported.too_long_predictions,
+                )
+            } else {
+                (
+                    &mut self.stats.too_long_labels,
+                    &mut self.unreported.too_long_labels,
+                )
+            };
+            *total += 1;
+            *unreported += 1;
             return None;
         }
         // Length-prefixed so that no two (model, request id) pairs share a key.

@@ -160,6 +160,27 @@ fn records_without_a_key_are_counted_not_stored() {
 }
 
 #[test]
+fn entries_with_overlong_strings_are_counted_not_stored() {
+    let mut s = store(1_000, 10);
+    let long = "q".repeat(MAX_KEY_BYTES + 1);
+    // The key is the model and the request id together.
+    assert_eq!(s.on_prediction("m", &long, pred("v1", 0, 0.9)), None);
+    assert_eq!(s.on_label("m", &long, 0, cls("1")), None);
+    // A version or class over the bound, with a short key.
+    assert_eq!(s.on_prediction("m", "r1", pred(&long, 0, 0.9)), None);
+    assert_eq!(s.on_label("m", "r2", 0, cls(&long)), None);
+    assert!(s.is_empty());
+    assert_eq!(s.stats().too_long_predictions, 2);
+    assert_eq!(s.stats().too_long_labels, 2);
+    let e = s.expire(0);
+    assert_eq!((e.too_long_predictions, e.too_long_labels), (2, 2));
+    // At the bound itself an entry is kept and joins.
+    let id = "q".repeat(MAX_KEY_BYTES - 1);
+    s.on_prediction("m", &id, pred("v1", 0, 0.9));
+    assert!(s.on_label("m", &id, 0, cls("1")).is_some());
+}
+
+#[test]
 fn ring_stays_bounded_when_nothing_expires() {
     let mut s = store(i64::MAX, 10);
     for i in 0..10_000 {
