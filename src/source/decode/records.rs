@@ -47,6 +47,14 @@ fn prediction<'a>(v: Option<Json<'a>>) -> Result<Prediction<'a>, Rejection> {
                         Json::Num(x) => finite(*x, &path())?,
                         other => return Err(wrong(&path(), "number", other)),
                     };
+                    if !(0.0..=1.0).contains(&x) {
+                        // Logits or scores here would make a confidence, and so the
+                        // estimated accuracy, outside [0, 1].
+                        return Err(reject(
+                            RejectReason::WrongType,
+                            format!("{}: expected a probability in [0, 1], got {x}", path()),
+                        ));
+                    }
                     if best.is_none_or(|(_, b)| x > b) {
                         best = Some((i, x));
                     }

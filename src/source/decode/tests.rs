@@ -137,6 +137,16 @@ fn every_rejection_has_its_reason_and_path() {
             RejectReason::WrongType,
             "prediction",
         ),
+        (
+            r#"{"ts":1767225600000,"model":"m","version":"v","features":{},"prediction":{"probs":[0.2,7.0]}}"#,
+            RejectReason::WrongType,
+            "prediction.probs[1]: expected a probability in [0, 1], got 7",
+        ),
+        (
+            r#"{"ts":1767225600000,"model":"m","version":"v","features":{},"prediction":{"probs":[-0.1,1.1]}}"#,
+            RejectReason::WrongType,
+            "prediction.probs[0]",
+        ),
     ];
     for (input, want, path) in cases {
         let r = dec(input).expect_err(input);
