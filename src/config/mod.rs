@@ -314,6 +314,38 @@ impl Default for ModelConfig {
     }
 }
 
+/// Collects `path: must be a finite number, got X` for every nan or infinity in `v`.
+fn find_non_finite(v: &toml::Value, path: &str, out: &mut Vec<String>) {
+    let join = |key: &str| {
+        let key = if key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            key.to_string()
+        } else {
+            format!("{key:?}")
+        };
+        if path.is_empty() {
+            key
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match v {
+        toml::Value::Float(x) if !x.is_finite() => {
+            out.push(format!("{path}: must be a finite number, got {x}"))
+        }
+        toml::Value::Table(t) => t
+            .iter()
+            .for_each(|(k, v)| find_non_finite(v, &join(k), out)),
+        toml::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| find_non_finite(v, &format!("{path}[{i}]"), out)),
+        _ => {}
+    }
+}
+
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -342,9 +374,25 @@ impl Config {
 
     /// Parses and validates a config text. Does no I/O.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        // Deserialised from the text itself, not from a parsed table, so that schema
+        // errors keep their line and column.
         let raw: raw::RawConfig =
             toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        validate::validate(raw).map_err(ConfigError::Invalid)
+        // TOML has `nan` and `inf`; no setting of vigil means either (a threshold of nan
+        // never compares true, so a rule with one could never fire). Refused here, every
+        // one by its path, rather than in each setting's own check.
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let mut non_finite = Vec::new();
+        find_non_finite(&toml::Value::Table(table), "", &mut non_finite);
+        match validate::validate(raw) {
+            Ok(config) if non_finite.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError::Invalid(validate::ConfigErrors(non_finite))),
+            Err(validate::ConfigErrors(rest)) => {
+                non_finite.extend(rest);
+                Err(ConfigError::Invalid(validate::ConfigErrors(non_finite)))
+            }
+        }
     }
 
     /// Reads and validates a config file. Relative baseline paths are resolved against the
@@ -437,5 +485,53 @@ impl Config {
     /// The settings that apply to `model`.
     pub fn model(&self, model: &str) -> &ModelConfig {
         self.models.get(model).unwrap_or(&self.defaults)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::from_toml_str(text) {
+            Err(ConfigError::Invalid(ConfigErrors(e))) => e,
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_by_path_with_the_other_errors() {
+        let e = errors(
+            r#"
+            [limits]
+            max_timestamp_skew = "0s"
+
+            [[rules]]
+            name = "x"
+            severity = "warning"
+            for = "1 window"
+            when = { kind = "feature_drift", psi_above = nan }
+
+            [[rules]]
+            name = "y"
+            severity = "urgent"
+            for = "1 window"
+            when = { kind = "feature_drift", p_below = -inf }
+            "#,
+        );
+        for want in [
+            "rules[0].when.psi_above: must be a finite number, got NaN",
+            "rules[1].when.p_below: must be a finite number, got -inf",
+            "rules[1].severity: unknown \"urgent\"",
+            "limits.max_timestamp_skew: must be positive",
+        ] {
+            assert!(
+                e.iter().any(|x| x.starts_with(want)),
+                "{want} not in {e:#?}"
+            );
+        }
+        // Finite values are untouched; the empty config stays valid.
+        Config::from_toml_str("[limits]\nmax_timestamp_skew = \"1h\"\n").expect("valid");
+        Config::builtin();
     }
 }

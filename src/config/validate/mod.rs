@@ -154,6 +154,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     }
     if let Some(s) = &l.max_timestamp_skew {
         if let Some(d) = duration(&mut errs, "limits.max_timestamp_skew", s) {
+            if d.is_zero() {
+                // Every record but the first would be rejected as bad_timestamp.
+                errs.push(
+                    "limits.max_timestamp_skew",
+                    "must be positive (records further than this from the stream's event \
+                     time are rejected)",
+                );
+            }
             limits.max_timestamp_skew_ms = d.as_millis() as i64;
         }
     }
