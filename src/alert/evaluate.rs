@@ -472,6 +472,13 @@ fn describe(d: &Drift) -> String {
             d.result.statistic,
             psi
         ),
+        // KS's statistic is a share in [0, 1]; chi-squared's is unbounded.
+        None if d.test == TestKind::Ks => format!(
+            "{} ({} {:.3}, {p})",
+            d.name,
+            d.test.as_str(),
+            d.result.statistic,
+        ),
         None => format!(
             "{} ({} {:.1}, {p})",
             d.name,
@@ -655,11 +662,11 @@ mod tests {
         let floor = KsMemo::P_FLOOR;
         assert_eq!(
             describe(&row(TestKind::Ks, floor, 3.0 * floor)),
-            "f (ks 0.5, p<=3.0e-30)"
+            "f (ks 0.500, p<=3.0e-30)"
         );
         assert_eq!(
             describe(&row(TestKind::Ks, 2e-9, 4e-9)),
-            "f (ks 0.5, p=4.0e-9)"
+            "f (ks 0.500, p=4.0e-9)"
         );
         // Only the KS memo floors; a chi-squared p-value that small is a value.
         assert_eq!(
