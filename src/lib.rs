@@ -18,6 +18,16 @@
 //! A module uses the shared vocabulary in `record` and what lies upstream of it, never what
 //! lies downstream; `detect` and `alert` know nothing of tokio, Kafka, HTTP or the clock.
 
+/// `eprintln!` that ignores a closed or failing stderr instead of panicking (`vigil ... 2>&1
+/// | head -1` must not turn into exit code 101).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod act;
 pub mod alert;
 pub mod app;

@@ -173,7 +173,17 @@ async fn main() -> ExitCode {
     match dispatch(cli.cmd).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("vigil: {e:#}");
+            // The chain, without a cause that an error's own message already quotes
+            // (`path: No such file ...: No such file ...`).
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            vigil::say!("vigil: {msg}");
             ExitCode::FAILURE
         }
     }
@@ -201,7 +211,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
             Err(e) => {
-                eprintln!("{}: {e}", file.display());
+                vigil::say!("{}: {e}", file.display());
                 Ok(ExitCode::from(2))
             }
         },
@@ -251,7 +261,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let s = tokio::task::spawn_blocking(move || replay::replay(config, &opts))
                 .await
                 .context("replay task")??;
-            eprintln!(
+            vigil::say!(
                 "vigil replay: {} records, {} rejected, {} windows, alerts {:?}, {} rollback command(s)",
                 s.records,
                 s.rejected,
@@ -259,6 +269,14 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 s.alerts,
                 s.commands.len()
             );
+            if s.unmonitored_values > 0 {
+                vigil::say!(
+                    "vigil replay: {} feature value(s) not monitored: of another type than \
+                     their feature's series or beyond limits.max_features_per_model \
+                     (vigil_feature_values_dropped_total)",
+                    s.unmonitored_values
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Baseline {
@@ -269,15 +287,15 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let config = load(config.as_ref())?;
             let s = baseline::baseline(&config, &input, &output)?;
             for (m, n) in &s.rows {
-                eprintln!("vigil baseline: {m}: {n} rows");
+                vigil::say!("vigil baseline: {m}: {n} rows");
             }
             if s.rejected > 0 {
-                eprintln!("vigil baseline: {} rows skipped", s.rejected);
+                vigil::say!("vigil baseline: {} rows skipped", s.rejected);
                 for e in &s.examples {
-                    eprintln!("  {e}");
+                    vigil::say!("  {e}");
                 }
             }
-            eprintln!("vigil baseline: wrote {}", output.display());
+            vigil::say!("vigil baseline: wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Demo {

@@ -35,6 +35,9 @@ pub struct Effects {
     pub reference_completed: Option<String>,
     /// (model, version) pairs forgotten to make room.
     pub evicted: Vec<(String, String)>,
+    /// Feature values of this record that were not monitored: (model, of the wrong type
+    /// for their series, beyond the model's feature cap); `None` when all were.
+    pub dropped_values: Option<(String, u64, u64)>,
     /// What the label side did (joins, expiries); its reports are moved to `reports`.
     pub labels: LabelEffects,
 }
@@ -49,6 +52,7 @@ impl Effects {
         self.decisions.clear();
         self.reference_completed = None;
         self.evicted.clear();
+        self.dropped_values = None;
         self.labels = LabelEffects::default();
     }
 
@@ -323,6 +327,10 @@ impl Pipeline {
                 )?;
                 out.reports = routed.reports;
                 out.reference_completed = routed.reference_completed;
+                if routed.dropped_values != (0, 0) {
+                    let (mismatched, beyond_cap) = routed.dropped_values;
+                    out.dropped_values = Some((r.model.to_string(), mismatched, beyond_cap));
+                }
                 for (m, v) in &routed.evicted {
                     out.alerts
                         .extend(self.state.alerts.forget_version(m, v, ts));

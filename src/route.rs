@@ -119,6 +119,9 @@ pub struct Routed {
     pub evicted: Vec<(String, String)>,
     /// The model's reference profile was completed by this record.
     pub reference_completed: Option<String>,
+    /// This record's feature values that were not monitored: (of a type other than their
+    /// series', of a feature beyond `limits.max_features_per_model`).
+    pub dropped_values: (u64, u64),
 }
 
 /// All per-model state.
@@ -357,10 +360,12 @@ impl Router {
         if dropped > 0 {
             model.dropped_features += 1;
         }
+        out.dropped_values.1 = dropped as u64;
 
         let profile = match &mut model.reference {
             Reference::Building(acc) => {
-                acc.push(rec, &self.slots, caps(cfg, config, true), |_| None, None);
+                out.dropped_values.0 =
+                    acc.push(rec, &self.slots, caps(cfg, config, true), |_| None, None);
                 if let Some(b) = model.multivariate.as_mut() {
                     b.push(&rec.features);
                 }
@@ -449,7 +454,7 @@ impl Router {
             .versions
             .get_mut(rec.version.as_ref())
             .expect("present");
-        state.acc.push(
+        out.dropped_values.0 = state.acc.push(
             rec,
             &self.slots,
             caps(cfg, config, false),

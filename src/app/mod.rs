@@ -125,6 +125,9 @@ pub struct Summary {
     pub rejected: u64,
     /// Windows evaluated.
     pub windows: u64,
+    /// Feature values of accepted records that were not monitored (of the other type than
+    /// their series, or beyond the model's feature cap).
+    pub unmonitored_values: u64,
     /// Serving-metric samples scored.
     pub metric_samples: u64,
     /// Alert transitions by state.
@@ -217,6 +220,9 @@ impl Outputs {
         payload: &[u8],
     ) -> Result<(), ShipError> {
         self.summary.records += 1;
+        if let Some((_, mismatched, beyond_cap)) = &fx.dropped_values {
+            self.summary.unmonitored_values += mismatched + beyond_cap;
+        }
         if fx.is_quiet() {
             return Ok(());
         }

@@ -155,7 +155,7 @@ pub async fn demo(opts: DemoOptions, stop: CancellationToken) -> anyhow::Result<
             reload: None,
         },
         vigil_stop,
-        |addr| eprintln!("vigil demo: serving http://{addr}/metrics and /api/v1/alerts"),
+        |addr| crate::say!("vigil demo: serving http://{addr}/metrics and /api/v1/alerts"),
     )
     .await;
     sim_stop.cancel();
@@ -226,7 +226,7 @@ async fn produce(
             let version = {
                 let mut s = serving.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
                 if sent == V1_RECORDS && s.obeyed.is_empty() {
-                    eprintln!("serving: rolling out fraud v2");
+                    crate::say!("serving: rolling out fraud v2");
                     s.version = "v2".into();
                 }
                 s.version.clone()
@@ -319,9 +319,12 @@ async fn obey(
         }
         if let Ok(mut s) = serving.lock() {
             if s.version == cmd.from_version {
-                eprintln!(
+                crate::say!(
                     "serving: obeying rollback of {} {} -> {} (key {})",
-                    cmd.model, cmd.from_version, cmd.to_version, cmd.idempotency_key
+                    cmd.model,
+                    cmd.from_version,
+                    cmd.to_version,
+                    cmd.idempotency_key
                 );
                 s.version = cmd.to_version.clone();
                 s.obeyed.push(cmd);

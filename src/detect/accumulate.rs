@@ -61,7 +61,7 @@ impl FeatureIndex {
     ) -> usize {
         slots.clear();
         let mut dropped = 0;
-        for (pos, (name, _)) in rec.features.iter().enumerate() {
+        for (pos, (name, value)) in rec.features.iter().enumerate() {
             if let Some(&s) = self.last_order.get(pos) {
                 if self.names[s] == name.as_ref() {
                     slots.push(Some(s));
@@ -71,6 +71,9 @@ impl FeatureIndex {
             let slot = match self.index.get(name.as_ref()) {
                 Some(&s) => Some(s),
                 None if self.frozen || excluded.iter().any(|x| x == name.as_ref()) => None,
+                // A null says nothing about the feature: it takes a slot only once a value
+                // comes, so a record of a thousand null junk names cannot fill the index.
+                None if matches!(value, FeatureValue::Null) => None,
                 None if self.names.len() >= max => {
                     dropped += 1;
                     None
@@ -159,6 +162,10 @@ impl Acc {
 
     /// Adds a record. `slots` come from [`FeatureIndex::resolve`]; `bins(slot)` gives a
     /// numeric slot's reference bins and `score_bins` the prediction score's, when known.
+    /// Returns how many feature values were not added because their type is not the
+    /// series' (a string in a numeric feature, a number in a categorical one). A series
+    /// takes its type from the reference when that has bins for it (numeric), otherwise
+    /// from its first value.
     pub fn push<'b>(
         &mut self,
         rec: &InferenceRecord<'_>,
@@ -166,32 +173,38 @@ impl Acc {
         caps: AccCaps,
         bins: impl Fn(usize) -> Option<&'b QuantileBins>,
         score_bins: Option<&QuantileBins>,
-    ) {
+    ) -> u64 {
         self.records += 1;
         self.start = self.start.min(rec.ts);
         self.end = self.end.max(rec.ts);
+        let mut mismatched = 0;
         for ((_, value), slot) in rec.features.iter().zip(slots) {
             let Some(slot) = *slot else { continue };
             while self.features.len() <= slot {
                 self.features.push(SeriesAcc::Untyped);
             }
             let series = &mut self.features[slot];
-            match value {
-                FeatureValue::Null => {}
-                FeatureValue::Num(x) => {
-                    if let SeriesAcc::Untyped = series {
-                        let seed = self.seed ^ stable_hash(&[&slot.to_string()]);
-                        let n = bins(slot).map_or(0, |b| b.len());
-                        *series = SeriesAcc::Numeric(NumericAcc::new(self.sample_cap, seed, n));
-                    }
-                    if let SeriesAcc::Numeric(acc) = series {
-                        acc.push(*x, bins(slot));
-                    }
+            let numeric = matches!(value, FeatureValue::Num(_));
+            if matches!(series, SeriesAcc::Untyped) && !matches!(value, FeatureValue::Null) {
+                let b = bins(slot);
+                if numeric || b.is_some() {
+                    let seed = self.seed ^ stable_hash(&[&slot.to_string()]);
+                    let n = b.map_or(0, |b| b.len());
+                    *series = SeriesAcc::Numeric(NumericAcc::new(self.sample_cap, seed, n));
+                } else {
+                    *series = SeriesAcc::Categorical(CategoricalAcc::default());
                 }
-                FeatureValue::Cat(s) => push_cat(series, s, caps.categories),
-                FeatureValue::Bool(b) => {
-                    push_cat(series, if *b { "true" } else { "false" }, caps.categories)
+            }
+            match (value, series) {
+                (FeatureValue::Null, _) => {}
+                (FeatureValue::Num(x), SeriesAcc::Numeric(acc)) => acc.push(*x, bins(slot)),
+                (FeatureValue::Cat(v), SeriesAcc::Categorical(c)) => c.push(v, caps.categories),
+                (FeatureValue::Bool(b), SeriesAcc::Categorical(c)) => {
+                    c.push(if *b { "true" } else { "false" }, caps.categories)
                 }
+                // The other type: not tested, counted (the decode stage has checked it is
+                // a valid JSON scalar, so the record itself is good).
+                _ => mismatched += 1,
             }
         }
         if let Some(s) = rec.prediction.score {
@@ -213,6 +226,7 @@ impl Acc {
                 self.errors += 1;
             }
         }
+        mismatched
     }
 
     /// Empties the accumulator for the next window, keeping the random streams going.
@@ -237,13 +251,93 @@ impl Acc {
     }
 }
 
-fn push_cat(series: &mut SeriesAcc, v: &str, cap: usize) {
-    if let SeriesAcc::Untyped = series {
-        *series = SeriesAcc::Categorical(CategoricalAcc::default());
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Prediction;
+    use std::borrow::Cow;
+
+    fn rec(features: Vec<(&'static str, FeatureValue<'static>)>) -> InferenceRecord<'static> {
+        InferenceRecord {
+            ts: 0,
+            model: Cow::Borrowed("m"),
+            version: Cow::Borrowed("v1"),
+            request_id: Cow::Borrowed(""),
+            features: features
+                .into_iter()
+                .map(|(n, v)| (Cow::Borrowed(n), v))
+                .collect(),
+            prediction: Prediction {
+                score: None,
+                label: None,
+                confidence: None,
+            },
+            latency_ms: None,
+            status: None,
+        }
     }
-    // A value of the other type (a string in a numeric feature) is not tested; the decode
-    // stage has already checked it is a valid JSON scalar.
-    if let SeriesAcc::Categorical(c) = series {
-        c.push(v, cap);
+
+    #[test]
+    fn null_values_take_no_slot_until_a_value_comes() {
+        let mut index = FeatureIndex::default();
+        let mut slots = Vec::new();
+        // Null junk names (more than the cap) take no slot and drop nothing.
+        let junk: Vec<_> = ["j0", "j1", "j2", "j3"]
+            .into_iter()
+            .map(|n| (n, FeatureValue::Null))
+            .collect();
+        assert_eq!(index.resolve(&rec(junk), 2, &[], &mut slots), 0);
+        assert_eq!(slots, vec![None; 4]);
+        assert!(index.names.is_empty());
+        // Real features still get the two slots.
+        let real = rec(vec![
+            ("a", FeatureValue::Num(1.0)),
+            ("b", FeatureValue::Null),
+            ("b", FeatureValue::Cat(Cow::Borrowed("x"))),
+        ]);
+        assert_eq!(index.resolve(&real, 2, &[], &mut slots), 0);
+        assert_eq!(slots, vec![Some(0), None, Some(1)]);
+        // Once known, a feature's nulls resolve to its slot (they count as missing there).
+        let later = rec(vec![
+            ("b", FeatureValue::Null),
+            ("c", FeatureValue::Num(2.0)),
+        ]);
+        assert_eq!(index.resolve(&later, 2, &[], &mut slots), 1);
+        assert_eq!(slots, vec![Some(1), None]);
+    }
+
+    #[test]
+    fn values_of_the_other_type_are_counted_and_the_reference_types_the_series() {
+        let caps = AccCaps {
+            sample: 100,
+            categories: 10,
+        };
+        let bins = QuantileBins {
+            edges: vec![0.5, 1.5],
+        };
+        let slots = [Some(0), Some(1)];
+        let mut acc = Acc::new(&["m", "v1"], caps, 0);
+        // Slot 0 is numeric in the reference (it has bins), slot 1 categorical. The window's
+        // first values are of the other type: counted, and the series keep their types.
+        let first = rec(vec![
+            ("a", FeatureValue::Cat(Cow::Borrowed("abc"))),
+            ("b", FeatureValue::Cat(Cow::Borrowed("x"))),
+        ]);
+        let by_slot = |s: usize| (s == 0).then_some(&bins);
+        assert_eq!(acc.push(&first, &slots, caps, by_slot, None), 1);
+        let good = rec(vec![
+            ("a", FeatureValue::Num(1.0)),
+            ("b", FeatureValue::Num(3.0)),
+        ]);
+        assert_eq!(acc.push(&good, &slots, caps, by_slot, None), 1);
+        assert!(matches!(&acc.features[0], SeriesAcc::Numeric(n) if n.sample.seen() == 1));
+        assert!(matches!(&acc.features[1], SeriesAcc::Categorical(_)));
+        // Without a reference the first value decides, and a null decides nothing.
+        let mut acc = Acc::new(&["m", "v1"], caps, 0);
+        let null = rec(vec![("a", FeatureValue::Null), ("b", FeatureValue::Null)]);
+        assert_eq!(acc.push(&null, &slots, caps, |_| None, None), 0);
+        assert_eq!(acc.push(&first, &slots, caps, |_| None, None), 0);
+        assert_eq!(acc.push(&good, &slots, caps, |_| None, None), 2);
+        assert!(matches!(&acc.features[0], SeriesAcc::Categorical(_)));
     }
 }

@@ -20,6 +20,10 @@ pub mod names {
     pub const RECORDS: &str = "vigil_records_total";
     /// Counter: records rejected, by `reason`.
     pub const REJECTED: &str = "vigil_records_rejected_total";
+    /// Counter: feature values of accepted records that were not monitored, by `model`,
+    /// `reason` (`type_mismatch`: not the type of the feature's series; `too_many_features`:
+    /// a feature beyond `limits.max_features_per_model`).
+    pub const FEATURE_VALUES_DROPPED: &str = "vigil_feature_values_dropped_total";
     /// Counter: windows evaluated, by `model`, `version`.
     pub const WINDOWS: &str = "vigil_windows_evaluated_total";
     /// Gauge: test statistic of the latest window, by `model`, `version`, `feature`, `test`,
@@ -107,6 +111,7 @@ pub mod names {
         METRIC_ANOMALY,
         RECORDS,
         REJECTED,
+        FEATURE_VALUES_DROPPED,
         WINDOWS,
         DRIFT_STATISTIC,
         DRIFT_P_VALUE,
@@ -139,6 +144,7 @@ pub struct Metrics {
     registry: prometheus::Registry,
     records: Counter<u64>,
     rejected: Counter<u64>,
+    feature_values_dropped: Counter<u64>,
     windows: Counter<u64>,
     statistic: Gauge<f64>,
     p_value: Gauge<f64>,
@@ -226,6 +232,10 @@ impl Metrics {
             rejected: counter(
                 names::REJECTED,
                 "Records rejected and sent to the dead-letter sink, by reason.",
+            ),
+            feature_values_dropped: counter(
+                names::FEATURE_VALUES_DROPPED,
+                "Feature values of accepted records not monitored, by model and reason.",
             ),
             windows: counter(names::WINDOWS, "Windows evaluated."),
             statistic: gauge(
@@ -349,6 +359,22 @@ impl Metrics {
             self.rejected
                 .add(1, &[KeyValue::new("reason", r.reason.as_str())]);
         }
+        if let Some((model, mismatched, beyond_cap)) = &fx.dropped_values {
+            for (reason, n) in [
+                ("type_mismatch", *mismatched),
+                ("too_many_features", *beyond_cap),
+            ] {
+                if n > 0 {
+                    self.feature_values_dropped.add(
+                        n,
+                        &[
+                            KeyValue::new("model", model.clone()),
+                            KeyValue::new("reason", reason),
+                        ],
+                    );
+                }
+            }
+        }
         if let Some(m) = &fx.reference_completed {
             self.reference_ready
                 .record(1, &[KeyValue::new("model", m.clone())]);
@@ -366,6 +392,8 @@ impl Metrics {
             ("label", "expired", e.labels),
             ("prediction", "evicted", e.evicted_predictions),
             ("label", "evicted", e.evicted_labels),
+            ("prediction", "too_long", e.too_long_predictions),
+            ("label", "too_long", e.too_long_labels),
         ] {
             if n > 0 {
                 self.labels_unjoined.add(
@@ -686,6 +714,7 @@ mod tests {
                 },
             ],
             reference_completed: Some("fraud".into()),
+            dropped_values: Some(("fraud".into(), 2, 0)),
             ..Effects::default()
         }
     }
@@ -725,5 +754,18 @@ mod tests {
             );
         }
         assert!(text.contains(r#"vigil_drift_flag{baseline="reference",feature="amount",model="fraud",test="ks",version="v2"} 1"#), "{text}");
+        assert!(
+            text.contains(
+                r#"vigil_feature_values_dropped_total{model="fraud",reason="type_mismatch"} 2"#
+            ),
+            "{text}"
+        );
+        // A reason with nothing dropped is not a series.
+        assert!(
+            !text.contains(
+                r#"vigil_feature_values_dropped_total{model="fraud",reason="too_many_features"}"#
+            ),
+            "{text}"
+        );
     }
 }
