@@ -226,6 +226,8 @@ fn check_config_lists_every_error_with_its_path() {
         "defaults.window",
         "defaults.correction",
         "models.fraud.psi_bins",
+        "models.fraud.reference_size",
+        "state.dirr",
         "rules[0].severity",
         "rules[0].rollback",
         "rules[0].when.p_below",
@@ -244,7 +246,11 @@ fn check_config_lists_every_error_with_its_path() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("windw"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("defaults.windw: unknown key") && err.contains("(line 3)"),
+        "{err}"
+    );
 
     let out = vigil()
         .args(["check-config", "config/vigil.example.toml"])

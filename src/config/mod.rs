@@ -3,6 +3,7 @@
 //! [`Config::from_toml_str`] does none, which is what `vigil check-config` runs.
 
 pub mod raw;
+mod schema;
 mod validate;
 
 use crate::act::notify::NotifiersConfig;
@@ -316,21 +317,7 @@ impl Default for ModelConfig {
 
 /// Collects `path: must be a finite number, got X` for every nan or infinity in `v`.
 fn find_non_finite(v: &toml::Value, path: &str, out: &mut Vec<String>) {
-    let join = |key: &str| {
-        let key = if key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            key.to_string()
-        } else {
-            format!("{key:?}")
-        };
-        if path.is_empty() {
-            key
-        } else {
-            format!("{path}.{key}")
-        }
-    };
+    let join = |key: &str| schema::join(path, key);
     match v {
         toml::Value::Float(x) if !x.is_finite() => {
             out.push(format!("{path}: must be a finite number, got {x}"))
@@ -374,23 +361,32 @@ impl Config {
 
     /// Parses and validates a config text. Does no I/O.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        // Deserialised from the text itself, not from a parsed table, so that schema
-        // errors keep their line and column.
-        let raw: raw::RawConfig =
+        // A syntax error stops here (with its line and column); schema errors are
+        // collected, each by its path, and merged with the validation errors below.
+        let table: toml::Table =
             toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         // TOML has `nan` and `inf`; no setting of vigil means either (a threshold of nan
         // never compares true, so a rule with one could never fire). Refused here, every
         // one by its path, rather than in each setting's own check.
-        let table: toml::Table =
-            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        let mut non_finite = Vec::new();
-        find_non_finite(&toml::Value::Table(table), "", &mut non_finite);
+        let mut errors = Vec::new();
+        find_non_finite(&toml::Value::Table(table.clone()), "", &mut errors);
+        let schema = schema::deserialize(text, table);
+        errors.extend(schema.errors);
+        let consequence = |e: &String| {
+            schema.removed.iter().any(|p| {
+                e.strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.starts_with([':', '.', '[']))
+            })
+        };
+        let Some(raw) = schema.raw else {
+            return Err(ConfigError::Invalid(validate::ConfigErrors(errors)));
+        };
         match validate::validate(raw) {
-            Ok(config) if non_finite.is_empty() => Ok(config),
-            Ok(_) => Err(ConfigError::Invalid(validate::ConfigErrors(non_finite))),
+            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError::Invalid(validate::ConfigErrors(errors))),
             Err(validate::ConfigErrors(rest)) => {
-                non_finite.extend(rest);
-                Err(ConfigError::Invalid(validate::ConfigErrors(non_finite)))
+                errors.extend(rest.into_iter().filter(|e| !consequence(e)));
+                Err(ConfigError::Invalid(validate::ConfigErrors(errors)))
             }
         }
     }

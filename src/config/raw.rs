@@ -1,4 +1,5 @@
-//! The config file as written: serde types with `deny_unknown_fields`, strings where the user
+//! The config file as written: serde types with `deny_unknown_fields` (every struct defaulted,
+//! which lets `schema` take a bad key out and go on), strings where the user
 //! writes durations and window specs. Nothing here is trusted; `validate` turns it
 //! into the typed [`super::Config`], collecting every error with its path.
 
@@ -168,7 +169,7 @@ pub struct RawKafka {
 
 /// One `[[kafka.topics]]` entry.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RawTopic {
     /// Topic name.
     pub name: String,

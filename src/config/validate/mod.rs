@@ -105,7 +105,9 @@ fn window(errs: &mut Errors, path: &str, s: &str) -> Option<WindowSpec> {
 }
 
 fn bounded(errs: &mut Errors, path: &str, v: u64, lo: u64, hi: u64) -> u64 {
-    if v < lo || v > hi {
+    if hi == u64::MAX && v < lo {
+        errs.push(path, format!("must be at least {lo}, got {v}"));
+    } else if v < lo || v > hi {
         errs.push(path, format!("must be between {lo} and {hi}, got {v}"));
     }
     v.clamp(lo, hi)
@@ -116,6 +118,10 @@ fn kind(errs: &mut Errors, path: &str, s: &str) -> Option<RecordKind> {
         "inference" => Some(RecordKind::Inference),
         "label" => Some(RecordKind::Label),
         "metric" => Some(RecordKind::Metric),
+        "" => {
+            errs.push(path, "required: inference, label or metric");
+            None
+        }
         _ => {
             errs.push(
                 path,
@@ -173,7 +179,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         }
         for (i, t) in k.topics.iter().enumerate() {
             if t.name.is_empty() {
-                errs.push(format!("kafka.topics[{i}].name"), "must not be empty");
+                errs.push(format!("kafka.topics[{i}].name"), "required, and not empty");
             }
             if let Some(kd) = kind(&mut errs, &format!("kafka.topics[{i}].kind"), &t.kind) {
                 if topics.insert(t.name.clone(), kd).is_some() {

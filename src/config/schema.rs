@@ -1,0 +1,282 @@
+//! The config table -> [`RawConfig`], with every schema error (a misspelt key, a wrong type)
+//! reported by its path and line, not just the first.
+//!
+//! serde stops at the first error. So each error's path is taken from
+//! `serde_path_to_error`, the offending key is taken out of the table, and the table is
+//! deserialised again, until it fits (every struct of [`RawConfig`] has defaults, so
+//! taking a key out always makes progress). The [`RawConfig`] that finally fits is then
+//! validated like any other, and its errors are merged with these, so one misspelt key
+//! does not hide a bad value in another section. Written by hand because no crate collects
+//! serde errors (`serde_ignored` only reports unknown keys, and only when the rest fits).
+
+use super::raw::RawConfig;
+use serde_path_to_error::Segment;
+
+/// More errors than this and the file is probably not a vigil config at all.
+const MAX_ERRORS: usize = 100;
+
+/// What came out of the schema pass.
+pub(super) struct Schema {
+    /// The config with every offending key taken out; `None` only when an error could not
+    /// be taken out (which the raw types' defaults rule out) or there were too many.
+    pub raw: Option<RawConfig>,
+    /// `path: message (line N)`, in file order of discovery.
+    pub errors: Vec<String>,
+    /// The paths taken out; validation errors at or under them are consequences of the
+    /// errors above and are not repeated.
+    pub removed: Vec<String>,
+}
+
+/// One step of a path inside the table.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// `key` appended to `path` the way every config error spells paths: dotted, with keys
+/// that are not bare TOML keys quoted (`kafka.consumer_properties."enable.auto.commit"`).
+pub(super) fn join(path: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    };
+    if path.is_empty() {
+        key
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn display(steps: &[Step]) -> String {
+    steps.iter().fold(String::new(), |p, s| match s {
+        Step::Key(k) => join(&p, k),
+        Step::Index(i) => format!("{p}[{i}]"),
+    })
+}
+
+/// Deserialises `table`, collecting every schema error. `text` is the file the table was
+/// parsed from; it only serves to give each error its line.
+pub(super) fn deserialize(text: &str, table: toml::Table) -> Schema {
+    let doc = text.parse::<toml_edit::ImDocument<String>>().ok();
+    let mut value = toml::Value::Table(table);
+    let mut errors = Vec::new();
+    let mut removed = Vec::new();
+    while errors.len() < MAX_ERRORS {
+        let err = match serde_path_to_error::deserialize::<_, RawConfig>(value.clone()) {
+            Ok(raw) => {
+                return Schema {
+                    raw: Some(raw),
+                    errors,
+                    removed,
+                }
+            }
+            Err(e) => e,
+        };
+        let mut steps: Vec<Step> = err
+            .path()
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Seq { index } => Some(Step::Index(*index)),
+                Segment::Map { key } | Segment::Enum { variant: key } => {
+                    Some(Step::Key(key.clone()))
+                }
+                Segment::Unknown => None,
+            })
+            .collect();
+        let message = err.into_inner().message().trim().to_string();
+        // An unknown key's error names the key but its path stops at the table holding it.
+        if let Some(key) = unknown_key(&message) {
+            if lookup(&value, &steps)
+                .and_then(toml::Value::as_table)
+                .is_some_and(|t| t.contains_key(&key))
+            {
+                steps.push(Step::Key(key));
+            }
+        }
+        let line = doc
+            .as_ref()
+            .and_then(|d| line_of(text, d, &steps))
+            .map(|l| format!(" (line {l})"))
+            .unwrap_or_default();
+        let message = match unknown_key(&message) {
+            Some(_) => message.replacen("unknown field", "unknown key", 1),
+            None => message,
+        };
+        errors.push(format!("{}: {message}{line}", display(&steps)));
+        // An element of an array cannot be taken out without renumbering the ones after
+        // it (whose errors would then carry the wrong index), so the whole array goes.
+        while matches!(steps.last(), Some(Step::Index(_))) {
+            steps.pop();
+        }
+        if steps.is_empty() || !remove(&mut value, &steps) {
+            break;
+        }
+        removed.push(display(&steps));
+    }
+    Schema {
+        raw: None,
+        errors,
+        removed,
+    }
+}
+
+/// The key an "unknown field `x`, expected ..." error names.
+fn unknown_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+fn lookup<'a>(v: &'a toml::Value, steps: &[Step]) -> Option<&'a toml::Value> {
+    steps.iter().try_fold(v, |v, s| match s {
+        Step::Key(k) => v.as_table()?.get(k),
+        Step::Index(i) => v.as_array()?.get(*i),
+    })
+}
+
+fn remove(v: &mut toml::Value, steps: &[Step]) -> bool {
+    let Some((Step::Key(last), parent)) = steps.split_last() else {
+        return false;
+    };
+    let mut v = v;
+    for s in parent {
+        let next = match s {
+            Step::Key(k) => v.as_table_mut().and_then(|t| t.get_mut(k)),
+            Step::Index(i) => v.as_array_mut().and_then(|a| a.get_mut(*i)),
+        };
+        match next {
+            Some(n) => v = n,
+            None => return false,
+        }
+    }
+    v.as_table_mut().is_some_and(|t| t.remove(last).is_some())
+}
+
+/// The 1-based line of the key (or array element) at `steps`.
+fn line_of(text: &str, doc: &toml_edit::ImDocument<String>, steps: &[Step]) -> Option<usize> {
+    use toml_edit::{Item, Table, Value};
+    enum At<'a> {
+        Table(&'a Table),
+        Item(&'a Item),
+        Value(&'a Value),
+    }
+    let mut at = At::Table(doc.as_table());
+    let mut span = None;
+    for s in steps {
+        if let At::Item(Item::Table(t)) = at {
+            at = At::Table(t);
+        }
+        if let At::Item(Item::Value(v)) = at {
+            at = At::Value(v);
+        }
+        at = match (at, s) {
+            (At::Table(t), Step::Key(k)) => {
+                let (key, item) = t.get_key_value(k)?;
+                span = key.span().or(span);
+                At::Item(item)
+            }
+            (At::Value(Value::InlineTable(t)), Step::Key(k)) => {
+                let (key, item) = t.get_key_value(k)?;
+                span = key.span().or(span);
+                At::Item(item)
+            }
+            (At::Item(Item::ArrayOfTables(a)), Step::Index(i)) => {
+                let t = a.get(*i)?;
+                span = t.span().or(span);
+                At::Table(t)
+            }
+            (At::Value(Value::Array(a)), Step::Index(i)) => {
+                let v = a.get(*i)?;
+                span = v.span().or(span);
+                At::Value(v)
+            }
+            _ => return None,
+        };
+    }
+    let start = span?.start;
+    Some(text.get(..start)?.matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(text: &str) -> Schema {
+        deserialize(text, toml::from_str(text).expect("toml"))
+    }
+
+    #[test]
+    fn every_schema_error_is_listed_by_path_and_line() {
+        let s = schema(
+            r#"
+[limits]
+max_modles = 5
+max_versions_per_model = "three"
+
+[defaults]
+windw = "5m"
+rollback = { enabled = "yes" }
+
+[[rules]]
+name = "a"
+
+[[rules]]
+name = "b"
+for = 5
+
+[models.fraud]
+exclude_features = ["a", 7]
+
+[kafka]
+brokers = "localhost:9092"
+consumer_properties = { "enable.auto.commit" = false }
+"#,
+        );
+        let want = [
+            "limits.max_modles: unknown key `max_modles`, expected one of",
+            "limits.max_versions_per_model: invalid type: string \"three\", expected u64 (line 4)",
+            "defaults.windw: unknown key `windw`",
+            "defaults.rollback.enabled: invalid type: string \"yes\", expected a boolean (line 8)",
+            "rules[1].for: invalid type: integer `5`, expected a string (line 15)",
+            "models.fraud.exclude_features[1]: invalid type: integer `7`, expected a string (line 18)",
+            "kafka.consumer_properties.\"enable.auto.commit\": invalid type: boolean `false`",
+        ];
+        for w in want {
+            assert!(
+                s.errors.iter().any(|e| e.starts_with(w)),
+                "{w} not in {:#?}",
+                s.errors
+            );
+        }
+        assert!(
+            s.errors.iter().any(|e| e.contains("(line 3)")),
+            "{:#?}",
+            s.errors
+        );
+        assert_eq!(s.errors.len(), want.len(), "{:#?}", s.errors);
+        // What fits is kept: the first rule and the other settings survive.
+        let raw = s.raw.expect("the rest fits");
+        assert_eq!(raw.rules.as_ref().map(Vec::len), Some(2));
+        assert_eq!(raw.rules.unwrap()[1].for_, None);
+        // An array element goes with its array, so that no later index shifts.
+        assert!(s
+            .removed
+            .contains(&"models.fraud.exclude_features".to_string()));
+        assert_eq!(
+            raw.kafka.expect("kafka").brokers.as_deref(),
+            Some("localhost:9092")
+        );
+    }
+
+    #[test]
+    fn a_file_that_fits_has_no_errors() {
+        let s = schema("[defaults]\nwindow = \"5m\"\n");
+        assert!(s.errors.is_empty());
+        assert_eq!(s.raw.unwrap().defaults.window.as_deref(), Some("5m"));
+    }
+}
