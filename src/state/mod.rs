@@ -15,7 +15,7 @@ use crate::pipeline::PipelineState;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Format version of `snapshot.cbor`. CBOR rather than JSON because it round-trips every
@@ -175,21 +175,43 @@ struct DeliveredLine {
 }
 
 impl CommandLog {
-    /// Opens (creating if needed) a command log and reads the keys already issued. A torn
-    /// last line (a crash mid-append) is ignored: that command was never published.
+    /// Opens (creating if needed) a command log and reads the keys already issued.
+    ///
+    /// A torn last line (a crash mid-append: the file does not end in a newline) is cut
+    /// off, since that command was fsynced incompletely and so never published; left in
+    /// place, it would glue itself to the next command appended and make that one
+    /// unreadable at the following start, and so issuable again. Any other line that is
+    /// neither a command nor a delivery record is refused as corruption, by line number:
+    /// skipping it could forget an issued command and repeat a rollback.
     pub fn open(path: &Path) -> Result<CommandLog, StateError> {
         let mut keys = HashSet::new();
         let mut commands = Vec::new();
         let mut delivered = HashSet::new();
-        if let Ok(f) = File::open(path) {
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(io(path))?;
-                if let Ok(cmd) = serde_json::from_str::<RollbackCommand>(&line) {
-                    keys.insert(cmd.idempotency_key.clone());
-                    commands.push(cmd);
-                } else if let Ok(d) = serde_json::from_str::<DeliveredLine>(&line) {
-                    delivered.insert(d.delivered);
-                }
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io(path)(e)),
+        };
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let corrupt = |n: usize, detail: &str| StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("line {}: {detail}", n + 1),
+        };
+        for (n, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Ok(cmd) = serde_json::from_slice::<RollbackCommand>(line) {
+                keys.insert(cmd.idempotency_key.clone());
+                commands.push(cmd);
+            } else if let Ok(d) = serde_json::from_slice::<DeliveredLine>(line) {
+                delivered.insert(d.delivered);
+            } else {
+                return Err(corrupt(
+                    n,
+                    "neither a rollback command nor a delivery record; fix or remove the \
+                     line (a command removed from the log may be issued again)",
+                ));
             }
         }
         let file = OpenOptions::new()
@@ -197,6 +219,16 @@ impl CommandLog {
             .append(true)
             .open(path)
             .map_err(io(path))?;
+        if complete < bytes.len() {
+            tracing::warn!(
+                path = %path.display(),
+                bytes = bytes.len() - complete,
+                "cutting off the command log's torn last line (a crash mid-append; \
+                 that command was never published)"
+            );
+            file.set_len(complete as u64).map_err(io(path))?;
+            file.sync_data().map_err(io(path))?;
+        }
         Ok(CommandLog {
             path: path.to_path_buf(),
             file,
@@ -280,6 +312,63 @@ mod tests {
             }
         }
         out
+    }
+
+    fn command(key: &str) -> RollbackCommand {
+        RollbackCommand {
+            kind: "rollback".into(),
+            model: "fraud".into(),
+            from_version: "v2".into(),
+            to_version: "v1".into(),
+            reason: "error_rate".into(),
+            rule: "error_rate".into(),
+            incident: "f".into(),
+            idempotency_key: key.into(),
+            issued_at: "2026-12-03T00:00:00Z".into(),
+            dry_run: true,
+        }
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_so_the_next_command_stays_readable() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("commands.jsonl");
+        let mut log = CommandLog::open(&path).expect("open");
+        assert!(log.append(&command("k1")).expect("append"));
+        drop(log);
+        // A crash mid-append leaves half a line and no newline.
+        let half = &serde_json::to_string(&command("k2")).expect("json")[..40];
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(half.as_bytes()))
+            .expect("tear");
+        let mut log = CommandLog::open(&path).expect("a torn tail is repaired");
+        assert_eq!(log.keys().collect::<Vec<_>>(), ["k1"]);
+        assert!(log.append(&command("k3")).expect("append"));
+        log.mark_delivered("k1").expect("delivered");
+        drop(log);
+        let log = CommandLog::open(&path).expect("reopen");
+        let mut keys: Vec<_> = log.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["k1", "k3"], "k3 must not be glued to the torn bytes");
+        assert_eq!(log.undelivered(), vec![command("k3")]);
+    }
+
+    #[test]
+    fn a_corrupt_line_inside_the_log_is_refused_by_line_number() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("commands.jsonl");
+        let mut log = CommandLog::open(&path).expect("open");
+        log.append(&command("k1")).expect("append");
+        drop(log);
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str("{\"kind\": garbage\n");
+        text.push_str(&serde_json::to_string(&command("k2")).expect("json"));
+        text.push('\n');
+        std::fs::write(&path, text).expect("write");
+        let err = CommandLog::open(&path).expect_err("refused").to_string();
+        assert!(err.contains("line 2:"), "{err}");
     }
 
     #[test]
