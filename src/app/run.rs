@@ -128,6 +128,11 @@ pub async fn serve_and_run(
     stop: CancellationToken,
     on_listen: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<Summary> {
+    // Refused before anything is bound or connected, so that the error is the only output.
+    anyhow::ensure!(
+        config.kafka.is_some(),
+        "`vigil run` needs a [kafka] section in the config"
+    );
     let shared = Shared::with_otlp(config.otlp.as_ref())?;
     let http_stop = CancellationToken::new();
     let (addr, server) = serve(config.listen, shared.clone(), http_stop.clone())
