@@ -282,6 +282,13 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     s.unmonitored_values
                 );
             }
+            if s.models_evicted > 0 {
+                vigil::say!(
+                    "vigil replay: {} idle model(s) forgotten to make room for new ones \
+                     (limits.max_models, limits.evict_idle_after)",
+                    s.models_evicted
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Baseline {

@@ -35,6 +35,11 @@ pub struct Effects {
     pub reference_completed: Option<String>,
     /// (model, version) pairs forgotten to make room.
     pub evicted: Vec<(String, String)>,
+    /// The model forgotten to make room for a new one (silent for at least
+    /// `limits.evict_idle_after`), and whether its reference was complete.
+    pub evicted_model: Option<(String, bool)>,
+    /// A serving-metric series was forgotten to make room for a new one.
+    pub evicted_series: bool,
     /// Feature values of this record that were not monitored: (model, of the wrong type
     /// for their series, beyond the model's feature cap); `None` when all were.
     pub dropped_values: Option<(String, u64, u64)>,
@@ -52,6 +57,8 @@ impl Effects {
         self.decisions.clear();
         self.reference_completed = None;
         self.evicted.clear();
+        self.evicted_model = None;
+        self.evicted_series = false;
         self.dropped_values = None;
         self.labels = LabelEffects::default();
     }
@@ -337,6 +344,10 @@ impl Pipeline {
                     self.state.rollback.forget_version(m, v);
                 }
                 out.evicted = routed.evicted;
+                if let Some((m, _)) = &routed.evicted_model {
+                    self.state.rollback.forget_model(m);
+                }
+                out.evicted_model = routed.evicted_model;
                 let router = &self.state.router;
                 self.state.labels.on_prediction(
                     r,
@@ -359,9 +370,11 @@ impl Pipeline {
                 RecordKind::Label
             }
             Record::Metric(m) => {
+                let evicted = self.state.metrics.evicted;
                 if let Some(r) = self.state.metrics.on_sample(m, &self.config)? {
                     out.reports.push(r);
                 }
+                out.evicted_series = self.state.metrics.evicted != evicted;
                 RecordKind::Metric
             }
         };
@@ -522,6 +535,61 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
         );
         assert_eq!(r.references_rebuilt, ["m"]);
         assert!(!p.state().router.models.contains_key("m"));
+    }
+
+    #[test]
+    fn junk_model_names_cannot_lock_real_models_out_for_good() {
+        let config = Arc::new(
+            Config::from_toml_str("[limits]\nmax_models = 3\nevict_idle_after = \"1h\"\n")
+                .expect("valid"),
+        );
+        let mut p = Pipeline::new(config, BTreeMap::new());
+        let hour = 3_600_000;
+        let t0 = 1_767_225_600_000;
+        let line = |model: &str, version: &str, ts: i64| {
+            format!(
+                r#"{{"ts":{ts},"model":"{model}","version":"{version}","features":{{"x":1.5}},"prediction":0.5}}"#
+            )
+        };
+        let mut fx = Effects::default();
+        let mut send = |p: &mut Pipeline, model: &str, version: &str, ts: i64| {
+            p.process(line(model, version, ts).as_bytes(), None, &mut fx);
+            (
+                fx.rejection.as_ref().map(|r| r.reason),
+                fx.evicted_model.clone(),
+                std::mem::take(&mut fx.evicted),
+            )
+        };
+        // A producer bug fills the cap with one-off names.
+        for (i, junk) in ["j1", "j2", "j3"].iter().enumerate() {
+            assert_eq!(send(&mut p, junk, "v1", t0 + i as i64).0, None);
+        }
+        // The real model arrives while they are recent: refused, nothing forgotten.
+        let (rejected, evicted, _) = send(&mut p, "fraud", "v1", t0 + hour / 2);
+        assert_eq!(rejected, Some(RejectReason::TooManyModels));
+        assert_eq!(evicted, None);
+        // An hour of event time after j1 fell silent, it makes room; j2 and j3 follow.
+        let (rejected, evicted, versions) = send(&mut p, "fraud", "v1", t0 + hour);
+        assert_eq!(rejected, None);
+        assert_eq!(evicted, Some(("j1".to_string(), false)));
+        assert_eq!(versions, [("j1".to_string(), "v1".to_string())]);
+        assert_eq!(send(&mut p, "fraud", "v1", t0 + hour + 1).0, None);
+        assert_eq!(send(&mut p, "churn", "v1", t0 + hour + 2).0, None);
+        assert_eq!(
+            send(&mut p, "churn", "v1", t0 + hour + 3).1,
+            None,
+            "a known model evicts nothing"
+        );
+        let mut models: Vec<&String> = p.state().router.models.keys().collect();
+        models.sort();
+        assert_eq!(models, ["churn", "fraud", "j3"]);
+        // A model that is only quiet (fraud, 10 minutes) is not forgotten for a new one;
+        // the least recently seen one that has been silent long enough (j3) is.
+        let (rejected, evicted, _) = send(&mut p, "ranker", "v1", t0 + hour + 10 * 60_000);
+        assert_eq!(rejected, None);
+        assert_eq!(evicted.map(|e| e.0).as_deref(), Some("j3"));
+        let (rejected, _, _) = send(&mut p, "search", "v1", t0 + hour + 11 * 60_000);
+        assert_eq!(rejected, Some(RejectReason::TooManyModels));
     }
 
     #[test]

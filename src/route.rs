@@ -115,8 +115,12 @@ pub struct ScoreWindow {
 pub struct Routed {
     /// Windows closed by this record.
     pub reports: Vec<WindowReport>,
-    /// Versions forgotten to make room for a new one: (model, version).
+    /// Versions forgotten to make room for a new one: (model, version). A model
+    /// forgotten to make room for a new model has all its versions here.
     pub evicted: Vec<(String, String)>,
+    /// A model forgotten to make room for this record's model (silent for at least
+    /// `limits.evict_idle_after`), and whether its reference was complete.
+    pub evicted_model: Option<(String, bool)>,
     /// The model's reference profile was completed by this record.
     pub reference_completed: Option<String>,
     /// This record's feature values that were not monitored: (of a type other than their
@@ -156,6 +160,41 @@ impl Router {
             .get(version)?
             .previous
             .clone()
+    }
+
+    /// The event time `model` last sent a record (its versions' latest).
+    fn last_seen(m: &ModelState) -> Ts {
+        m.versions
+            .values()
+            .map(|v| v.last_seen)
+            .max()
+            .unwrap_or(Ts::MIN)
+    }
+
+    /// Makes room for a new model at `now`: forgets the model seen least recently if it has
+    /// been silent for at least `idle_ms`, listing its versions in `out.evicted`. Otherwise
+    /// returns how long that model has been silent. O(models x versions), only for a new
+    /// model at the cap.
+    fn evict_idle_model(&mut self, now: Ts, idle_ms: i64, out: &mut Routed) -> Result<(), i64> {
+        let Some((name, last)) = self
+            .models
+            .iter()
+            .map(|(n, m)| (n, Self::last_seen(m)))
+            // Of equals, the smallest name, so that replays agree whatever the map's order.
+            .min_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)))
+            .map(|(n, t)| (n.clone(), t))
+        else {
+            return Ok(());
+        };
+        let silent = now.saturating_sub(last);
+        if silent < idle_ms {
+            return Err(silent);
+        }
+        let m = self.models.remove(&name).expect("found above");
+        out.evicted
+            .extend(m.versions.keys().map(|v| (name.clone(), v.clone())));
+        out.evicted_model = Some((name, matches!(m.reference, Reference::Ready(_))));
+        Ok(())
     }
 
     /// Forgets everything about `model` (a reload changed how its reference is built).
@@ -247,13 +286,22 @@ impl Router {
         let limits = &config.limits;
         if !self.models.contains_key(rec.model.as_ref()) {
             if self.models.len() >= limits.max_models {
-                return Err(Rejection::new(
-                    RejectReason::TooManyModels,
-                    format!(
-                        "model {:?} would exceed limits.max_models = {}",
-                        rec.model, limits.max_models
-                    ),
-                ));
+                self.evict_idle_model(rec.ts, limits.evict_idle_after_ms, out)
+                    .map_err(|idle| {
+                        Rejection::new(
+                            RejectReason::TooManyModels,
+                            format!(
+                                "model {:?} would exceed limits.max_models = {} (the least \
+                                 recently seen model has been silent for {}, less than \
+                                 limits.evict_idle_after)",
+                                rec.model,
+                                limits.max_models,
+                                humantime::format_duration(std::time::Duration::from_millis(
+                                    idle.max(0) as u64 / 1000 * 1000
+                                ))
+                            ),
+                        )
+                    })?;
             }
             self.models.insert(
                 rec.model.to_string(),

@@ -4,8 +4,10 @@
 //! alert rules read like any other window. Pure: no I/O, no clock.
 //!
 //! Memory: at most `limits.max_metric_series` series (default 1,000), each about 91 KiB with
-//! the default detector settings (see [`crate::detect::metric`]); samples of further series
-//! are rejected as `too_many_series`.
+//! the default detector settings (see [`crate::detect::metric`]). At the cap, a new series
+//! takes the place of the least recently seen one if that one has been silent for
+//! `limits.evict_idle_after` (the series of a replaced pod, say); otherwise its samples are
+//! rejected as `too_many_series`.
 
 use crate::config::Config;
 use crate::detect::metric::MetricScorer;
@@ -31,6 +33,9 @@ pub struct SeriesState {
 pub struct MetricRouter {
     /// By series key (`name{label="value",...}`, labels sorted).
     pub series: BTreeMap<String, SeriesState>,
+    /// Series forgotten to make room for new ones.
+    #[serde(default)]
+    pub evicted: u64,
 }
 
 /// The series key of a sample: `name{a="x",b="y"}` with the labels sorted by name, as
@@ -73,13 +78,29 @@ impl MetricRouter {
         let key = series_key(s);
         if !self.series.contains_key(&key) {
             if self.series.len() >= config.limits.max_metric_series {
-                return Err(Rejection::new(
-                    RejectReason::TooManySeries,
-                    format!(
-                        "series {key} would exceed limits.max_metric_series = {}",
-                        config.limits.max_metric_series
-                    ),
-                ));
+                // O(series), only for a new series at the cap. Of equals, the first key.
+                let idle = self
+                    .series
+                    .iter()
+                    .min_by_key(|(_, st)| st.last_seen)
+                    .map(|(k, st)| (k.clone(), s.ts.saturating_sub(st.last_seen)))
+                    .filter(|(_, silent)| *silent >= config.limits.evict_idle_after_ms);
+                match idle {
+                    Some((old, _)) => {
+                        self.series.remove(&old);
+                        self.evicted += 1;
+                    }
+                    None => {
+                        return Err(Rejection::new(
+                            RejectReason::TooManySeries,
+                            format!(
+                                "series {key} would exceed limits.max_metric_series = {} (no \
+                                 series has been silent for limits.evict_idle_after)",
+                                config.limits.max_metric_series
+                            ),
+                        ))
+                    }
+                }
             }
             self.series.insert(
                 key.clone(),
@@ -189,6 +210,7 @@ mod tests {
             .on_sample(&sample("c", &[], 1_767_225_600_100, 1.0), &config)
             .expect_err("third series");
         assert_eq!(err.reason, RejectReason::TooManySeries);
+        assert_eq!(r.evicted, 0);
         // Known series keep being scored.
         assert!(r
             .on_sample(
@@ -196,5 +218,13 @@ mod tests {
                 &config
             )
             .is_ok());
+        // Once "b" has been silent for evict_idle_after, a new series takes its place;
+        // "a", seen since, is kept.
+        let later = 1_767_225_600_001 + config.limits.evict_idle_after_ms;
+        assert!(r.on_sample(&sample("c", &[], later, 1.0), &config).is_ok());
+        assert_eq!(r.evicted, 1);
+        let mut keys: Vec<&String> = r.series.keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["a{model=\"m\"}", "c"]);
     }
 }

@@ -228,6 +228,18 @@ impl RollbackState {
         self.models.get(model)?.healthy.last().map(String::as_str)
     }
 
+    /// Forgets a model vigil stopped tracking, unless it issued commands recently enough
+    /// that its cooldown and hourly cap still need them (at most `max_per_hour` times).
+    pub fn forget_model(&mut self, model: &str) {
+        if self
+            .models
+            .get(model)
+            .is_some_and(|m| m.issued_at.is_empty())
+        {
+            self.models.remove(model);
+        }
+    }
+
     /// Forgets a version vigil stopped tracking.
     pub fn forget_version(&mut self, model: &str, version: &str) {
         if let Some(m) = self.models.get_mut(model) {

@@ -130,6 +130,8 @@ pub struct Summary {
     pub unmonitored_values: u64,
     /// Serving-metric samples scored.
     pub metric_samples: u64,
+    /// Idle models forgotten to make room for new ones.
+    pub models_evicted: u64,
     /// Alert transitions by state.
     pub alerts: BTreeMap<String, u64>,
     /// Rollback commands issued (new, not deduplicated ones).
@@ -222,6 +224,13 @@ impl Outputs {
         self.summary.records += 1;
         if let Some((_, mismatched, beyond_cap)) = &fx.dropped_values {
             self.summary.unmonitored_values += mismatched + beyond_cap;
+        }
+        if let Some((m, _)) = &fx.evicted_model {
+            self.summary.models_evicted += 1;
+            tracing::info!(
+                model = %m,
+                "forgot an idle model to make room for a new one (limits.max_models reached)"
+            );
         }
         if fx.is_quiet() {
             return Ok(());

@@ -182,8 +182,16 @@ pub struct KafkaConfig {
 /// Caps that bound memory. Records beyond a cap are rejected with a reason, never stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Models tracked at once (default 100).
+    /// Models tracked at once (default 100). When a new model arrives at the cap, the
+    /// model seen least recently is forgotten if it has been silent for at least
+    /// `evict_idle_after_ms` of event time; otherwise the new model's records are
+    /// rejected (too_many_models). So junk model names cannot lock real models out for
+    /// good, and a model that is merely quiet keeps its state.
     pub max_models: usize,
+    /// How long a model or a metric series must have been silent (event time) before it
+    /// may be forgotten to make room for a new one at `max_models` / `max_metric_series`
+    /// (default 1h). Below the caps nothing is forgotten.
+    pub evict_idle_after_ms: i64,
     /// Versions tracked per model at once (default 4); the least recently seen version that
     /// is not the rollback target is forgotten to make room.
     pub max_versions_per_model: usize,
@@ -197,8 +205,10 @@ pub struct Limits {
     /// Records whose `ts` lies further than this from the newest event time seen are
     /// rejected as `bad_timestamp` (default 24h).
     pub max_timestamp_skew_ms: i64,
-    /// Serving-metric series tracked at once (default 1,000, ~91 KiB each); samples of
-    /// further series are rejected (too_many_series).
+    /// Serving-metric series tracked at once (default 1,000, ~91 KiB each). A new series at
+    /// the cap takes the place of the least recently seen one if that one has been silent
+    /// for `evict_idle_after_ms` (series of replaced pods, say); otherwise its samples are
+    /// rejected (too_many_series).
     pub max_metric_series: usize,
 }
 
@@ -206,6 +216,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_models: 100,
+            evict_idle_after_ms: 3600 * 1000,
             max_versions_per_model: 4,
             max_features_per_model: 256,
             max_categories: 64,

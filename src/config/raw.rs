@@ -199,6 +199,9 @@ pub struct RawState {
 pub struct RawLimits {
     /// Models tracked at once.
     pub max_models: Option<u64>,
+    /// At `max_models` / `max_metric_series`, a model or series silent this long (event
+    /// time) makes room for a new one.
+    pub evict_idle_after: Option<String>,
     /// Versions tracked per model at once.
     pub max_versions_per_model: Option<u64>,
     /// Features per model (reference and windows).

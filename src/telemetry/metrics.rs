@@ -24,6 +24,10 @@ pub mod names {
     /// `reason` (`type_mismatch`: not the type of the feature's series; `too_many_features`:
     /// a feature beyond `limits.max_features_per_model`).
     pub const FEATURE_VALUES_DROPPED: &str = "vigil_feature_values_dropped_total";
+    /// Counter: idle models and metric series forgotten to make room for new ones at
+    /// `limits.max_models` / `limits.max_metric_series`, by `kind` (`model`,
+    /// `metric_series`; no name label: the names that push them out may be junk).
+    pub const EVICTED: &str = "vigil_evicted_total";
     /// Counter: windows evaluated, by `model`, `version`.
     pub const WINDOWS: &str = "vigil_windows_evaluated_total";
     /// Gauge: test statistic of the latest window, by `model`, `version`, `feature`, `test`,
@@ -111,6 +115,7 @@ pub mod names {
         METRIC_ANOMALY,
         RECORDS,
         REJECTED,
+        EVICTED,
         FEATURE_VALUES_DROPPED,
         WINDOWS,
         DRIFT_STATISTIC,
@@ -145,6 +150,7 @@ pub struct Metrics {
     records: Counter<u64>,
     rejected: Counter<u64>,
     feature_values_dropped: Counter<u64>,
+    evicted: Counter<u64>,
     windows: Counter<u64>,
     statistic: Gauge<f64>,
     p_value: Gauge<f64>,
@@ -236,6 +242,10 @@ impl Metrics {
             feature_values_dropped: counter(
                 names::FEATURE_VALUES_DROPPED,
                 "Feature values of accepted records not monitored, by model and reason.",
+            ),
+            evicted: counter(
+                names::EVICTED,
+                "Idle models and metric series forgotten to make room for new ones, by kind.",
             ),
             windows: counter(names::WINDOWS, "Windows evaluated."),
             statistic: gauge(
@@ -375,9 +385,21 @@ impl Metrics {
                 }
             }
         }
+        if fx.evicted_series {
+            self.evicted
+                .add(1, &[KeyValue::new("kind", "metric_series")]);
+        }
         if let Some(m) = &fx.reference_completed {
             self.reference_ready
                 .record(1, &[KeyValue::new("model", m.clone())]);
+        }
+        if let Some((m, ready)) = &fx.evicted_model {
+            self.evicted.add(1, &[KeyValue::new("kind", "model")]);
+            // Only a model that had the series (a junk name gets none).
+            if *ready {
+                self.reference_ready
+                    .record(0, &[KeyValue::new("model", m.clone())]);
+            }
         }
         for r in &fx.reports {
             self.report(r);
@@ -714,6 +736,7 @@ mod tests {
                 },
             ],
             reference_completed: Some("fraud".into()),
+            evicted_model: Some(("idle".into(), true)),
             dropped_values: Some(("fraud".into(), 2, 0)),
             ..Effects::default()
         }
@@ -758,6 +781,14 @@ mod tests {
             text.contains(
                 r#"vigil_feature_values_dropped_total{model="fraud",reason="type_mismatch"} 2"#
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"vigil_evicted_total{kind="model"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"vigil_reference_ready{model="idle"} 0"#),
             "{text}"
         );
         // A reason with nothing dropped is not a series.

@@ -158,6 +158,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
         limits.max_metric_series =
             bounded(&mut errs, "limits.max_metric_series", v, 1, 1_000_000) as usize;
     }
+    if let Some(s) = &l.evict_idle_after {
+        if let Some(d) = duration(&mut errs, "limits.evict_idle_after", s) {
+            limits.evict_idle_after_ms = d.as_millis().min(i64::MAX as u128) as i64;
+        }
+    }
     if let Some(s) = &l.max_timestamp_skew {
         if let Some(d) = duration(&mut errs, "limits.max_timestamp_skew", s) {
             if d.is_zero() {
