@@ -134,6 +134,12 @@ pub struct Acc {
     /// Predictions that carried a confidence.
     #[serde(default)]
     pub confidence_n: u64,
+    /// Per feature slot: values of the series' own type and of the other type since it
+    /// was typed, across windows. A series whose type the reference does not fix changes
+    /// type once the other type outnumbers its own, so that the majority type wins, not
+    /// the first value's.
+    #[serde(default)]
+    pub typed: Vec<[u64; 2]>,
     seed: u64,
     sample_cap: usize,
 }
@@ -155,6 +161,7 @@ impl Acc {
             errors: 0,
             confidence_sum: 0.0,
             confidence_n: 0,
+            typed: Vec::new(),
             seed,
             sample_cap: caps.sample,
         }
@@ -165,7 +172,9 @@ impl Acc {
     /// Returns how many feature values were not added because their type is not the
     /// series' (a string in a numeric feature, a number in a categorical one). A series
     /// takes its type from the reference when that has bins for it (numeric), otherwise
-    /// from its first value.
+    /// from its first value, and changes type when values of the other type outnumber
+    /// its own (whose values are then dropped and counted too): one junk first value
+    /// cannot decide a feature's type.
     pub fn push<'b>(
         &mut self,
         rec: &InferenceRecord<'_>,
@@ -178,10 +187,14 @@ impl Acc {
         self.start = self.start.min(rec.ts);
         self.end = self.end.max(rec.ts);
         let mut mismatched = 0;
+        if self.typed.len() < self.features.len() {
+            self.typed.resize(self.features.len(), [0, 0]); // a snapshot from before
+        }
         for ((_, value), slot) in rec.features.iter().zip(slots) {
             let Some(slot) = *slot else { continue };
             while self.features.len() <= slot {
                 self.features.push(SeriesAcc::Untyped);
+                self.typed.push([0, 0]);
             }
             let series = &mut self.features[slot];
             let numeric = matches!(value, FeatureValue::Num(_));
@@ -193,6 +206,32 @@ impl Acc {
                     *series = SeriesAcc::Numeric(NumericAcc::new(self.sample_cap, seed, n));
                 } else {
                     *series = SeriesAcc::Categorical(CategoricalAcc::default());
+                }
+                self.typed[slot] = [1, 0];
+            } else if !matches!(value, FeatureValue::Null) {
+                let counts = &mut self.typed[slot];
+                if numeric == matches!(series, SeriesAcc::Numeric(_)) {
+                    counts[0] += 1;
+                } else if bins(slot).is_none() {
+                    // The other type, and no reference fixes the type: retype on a majority.
+                    counts[1] += 1;
+                    if counts[1] > counts[0] {
+                        // The other-type values before this one were counted as
+                        // mismatched when they came; the series' values in this window are
+                        // dropped now. This value starts the new series below.
+                        mismatched += match series {
+                            SeriesAcc::Numeric(n) => n.seen(),
+                            SeriesAcc::Categorical(c) => c.seen,
+                            SeriesAcc::Untyped => 0,
+                        };
+                        *counts = [1, 0];
+                        *series = if numeric {
+                            let seed = self.seed ^ stable_hash(&[&slot.to_string()]);
+                            SeriesAcc::Numeric(NumericAcc::new(self.sample_cap, seed, 0))
+                        } else {
+                            SeriesAcc::Categorical(CategoricalAcc::default())
+                        };
+                    }
                 }
             }
             match (value, series) {
@@ -339,5 +378,40 @@ mod tests {
         assert_eq!(acc.push(&first, &slots, caps, |_| None, None), 0);
         assert_eq!(acc.push(&good, &slots, caps, |_| None, None), 2);
         assert!(matches!(&acc.features[0], SeriesAcc::Categorical(_)));
+    }
+
+    #[test]
+    fn without_a_reference_the_majority_type_wins_not_the_first_value() {
+        let caps = AccCaps {
+            sample: 100,
+            categories: 10,
+        };
+        let slots = [Some(0)];
+        let num = |x: f64| rec(vec![("a", FeatureValue::Num(x))]);
+        let junk = rec(vec![("a", FeatureValue::Cat(Cow::Borrowed("abc")))]);
+        let mut acc = Acc::new(&["m", "reference"], caps, 0);
+        // One junk string first: the feature is categorical until numbers outnumber it.
+        assert_eq!(acc.push(&junk, &slots, caps, |_| None, None), 0);
+        assert_eq!(acc.push(&num(1.0), &slots, caps, |_| None, None), 1);
+        assert!(matches!(&acc.features[0], SeriesAcc::Categorical(_)));
+        // The second number outnumbers the string: numeric from here, the string dropped.
+        assert_eq!(acc.push(&num(2.0), &slots, caps, |_| None, None), 1);
+        assert!(matches!(&acc.features[0], SeriesAcc::Numeric(n) if n.seen() == 1));
+        for i in 0..50 {
+            assert_eq!(acc.push(&num(i as f64), &slots, caps, |_| None, None), 0);
+        }
+        // A few strings among many numbers are counted and change nothing, across windows.
+        acc.reset();
+        for _ in 0..10 {
+            assert_eq!(acc.push(&junk, &slots, caps, |_| None, None), 1);
+        }
+        assert!(matches!(&acc.features[0], SeriesAcc::Numeric(_)));
+        // With a reference that has bins for the feature, no majority changes its type.
+        let bins = QuantileBins { edges: vec![0.5] };
+        let mut acc = Acc::new(&["m", "v1"], caps, 0);
+        for _ in 0..5 {
+            assert_eq!(acc.push(&junk, &slots, caps, |_| Some(&bins), None), 1);
+        }
+        assert!(matches!(&acc.features[0], SeriesAcc::Numeric(n) if n.seen() == 0));
     }
 }
