@@ -9,6 +9,13 @@ use super::stats::{QuantileBins, Reservoir};
 use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 
+fn sorted<S: serde::Serializer>(m: &HashMap<String, u64>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        m.iter()
+            .collect::<std::collections::BTreeMap<&String, &u64>>(),
+    )
+}
+
 /// The category that pools values beyond the cap.
 pub const OTHER: &str = "__other__";
 
@@ -82,7 +89,9 @@ impl NumericAcc {
 /// A categorical series with a bounded number of distinct values.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CategoricalAcc {
-    /// Counts by category, at most `cap` entries plus [`OTHER`].
+    /// Counts by category, at most `cap` entries plus [`OTHER`]. Written sorted by
+    /// category, so that a baseline file or snapshot of the same data is the same bytes.
+    #[serde(serialize_with = "sorted")]
     pub counts: HashMap<String, u64>,
     /// Values seen.
     pub seen: u64,
@@ -137,4 +146,31 @@ pub enum SeriesAcc {
     Numeric(NumericAcc),
     /// Strings and booleans.
     Categorical(CategoricalAcc),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_counts_are_written_sorted_whatever_the_insertion_order() {
+        let names = ["k4", "k0", "__other__", "b", "k10", "a"];
+        let json = |order: &[&str]| {
+            let mut c = CategoricalAcc::default();
+            for v in order {
+                c.push(v, 100);
+            }
+            serde_json::to_string(&c).expect("json")
+        };
+        let mut reversed = names;
+        reversed.reverse();
+        let a = json(&names);
+        assert_eq!(a, json(&reversed));
+        assert!(
+            a.starts_with(r#"{"counts":{"__other__":1,"a":1,"b":1,"k0":1,"k10":1,"k4":1}"#),
+            "{a}"
+        );
+        let back: CategoricalAcc = serde_json::from_str(&a).expect("read back");
+        assert_eq!(back.counts.len(), names.len());
+    }
 }
