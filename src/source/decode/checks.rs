@@ -62,6 +62,17 @@ pub(super) fn parse_error(bytes: &[u8], e: serde_json::Error) -> Rejection {
             format!("NaN or Infinity is not valid JSON ({msg})"),
         );
     }
+    // A JSON array or a pretty-printed object in a file: every line is a fragment.
+    let trimmed = bytes.trim_ascii();
+    if e.is_eof() && matches!(trimmed.first(), Some(b'[' | b'{')) {
+        return reject(
+            RejectReason::NotJson,
+            format!(
+                "{msg}: one record per line is expected (JSON Lines); a JSON array or \
+                 pretty-printed objects can be converted with `jq -c '.[]'` or `jq -c .`"
+            ),
+        );
+    }
     reject(RejectReason::NotJson, msg)
 }
 

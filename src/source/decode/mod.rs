@@ -75,6 +75,9 @@ pub fn decode_reusing<'a>(
             ),
         ));
     }
+    // A UTF-8 byte order mark (Windows tools write one) is not JSON; RFC 8259 lets a
+    // parser ignore it, and so does vigil.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     // One UTF-8 check of the whole message is cheaper than serde_json's check of every
     // string in it; a message that fails it takes the byte path, whose error names the spot.
     let top = match std::str::from_utf8(bytes) {

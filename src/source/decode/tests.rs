@@ -87,6 +87,8 @@ fn every_rejection_has_its_reason_and_path() {
     let cases = [
         ("not json", RejectReason::NotJson, ""),
         ("[1,2]", RejectReason::NotJson, "array"),
+        ("[", RejectReason::NotJson, "one record per line"),
+        ("  {", RejectReason::NotJson, "jq -c"),
         (
             r#"{"ts":1767225600000,"model":"m","version":"v","features":{}} trailing"#,
             RejectReason::NotJson,
@@ -153,6 +155,18 @@ fn every_rejection_has_its_reason_and_path() {
         assert_eq!(r.reason, want, "{input}: {}", r.detail);
         assert!(r.detail.contains(path), "{input}: {}", r.detail);
     }
+}
+
+#[test]
+fn a_leading_byte_order_mark_is_ignored() {
+    let s =
+        "\u{feff}{\"ts\":1767225600000,\"model\":\"m\",\"version\":\"v\",\"features\":{\"x\":1}}";
+    let Record::Inference(r) = dec(s).expect("valid") else {
+        panic!("not inference")
+    };
+    assert_eq!(r.model, "m");
+    // Only at the start: elsewhere it is still not JSON.
+    assert_eq!(reason("{\"ts\":1,\u{feff}}"), RejectReason::NotJson);
 }
 
 #[test]
