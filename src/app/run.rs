@@ -290,8 +290,18 @@ pub async fn run(
     if let Some(n) = out.notifiers.take() {
         let left = opts.shutdown_deadline.saturating_sub(started.elapsed());
         let report = n.shutdown(left).await;
-        if !report.is_clean() {
-            tracing::warn!(undelivered = report.undelivered(), "notifications left undelivered at shutdown (rollback commands among them are re-sent at the next start)");
+        for n in report.notifiers.iter().filter(|n| n.undelivered > 0) {
+            tracing::warn!(
+                notifier = %n.name,
+                undelivered = n.undelivered,
+                "notifications left undelivered at the shutdown deadline: alerts still \
+                 firing are sent again after the next start{}",
+                if state_dir.is_some() {
+                    "; rollback commands among them are re-sent from the command log"
+                } else {
+                    "; rollback commands among them are not re-sent (no state dir)"
+                }
+            );
         }
     }
     consumer.unsubscribe();

@@ -442,7 +442,13 @@ async fn deliver(
                         last: what,
                     });
                 }
-                tracing::debug!(notifier = %meter.name(), endpoint = %endpoint(), failure = %what, attempt = attempts, delay_ms = delay.as_millis() as u64, "notification failed; retrying");
+                // The first failure of a notification is a warning, so that an unreachable
+                // receiver shows while it happens, not only once the retries run out.
+                if attempts == 1 {
+                    tracing::warn!(notifier = %meter.name(), endpoint = %endpoint(), failure = %what, delay_ms = delay.as_millis() as u64, "notification failed; retrying");
+                } else {
+                    tracing::debug!(notifier = %meter.name(), endpoint = %endpoint(), failure = %what, attempt = attempts, delay_ms = delay.as_millis() as u64, "notification failed; retrying");
+                }
                 meter.add(Outcome::Retried, job.items);
                 tokio::time::sleep(delay).await;
             }
