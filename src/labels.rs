@@ -211,6 +211,12 @@ impl LabelRouter {
     /// Rebuilds derived state after a snapshot was restored (nothing today).
     pub fn rebuild(&mut self) {}
 
+    /// Forgets the label state of a model vigil stopped tracking (evicted at
+    /// `limits.max_models`). Its predictions still in the join store expire as usual.
+    pub fn forget_model(&mut self, model: &str) {
+        self.models.remove(model);
+    }
+
     /// Remembers a prediction so that its label can find it.
     pub fn on_prediction(
         &mut self,
@@ -268,6 +274,19 @@ impl LabelRouter {
     ) {
         out.joined += 1;
         let settings = &config.model(model).labels;
+        // At most `max_models` models, like the router: a label joined to a prediction of
+        // a model forgotten since must not grow this map without bound.
+        if !self.models.contains_key(model) && self.models.len() >= config.limits.max_models {
+            let last = |m: &ModelLabels| m.versions.values().map(|v| v.last_seen).max();
+            let victim = self
+                .models
+                .iter()
+                .min_by(|a, b| last(a.1).cmp(&last(b.1)).then_with(|| a.0.cmp(b.0)))
+                .map(|(k, _)| k.clone());
+            if let Some(v) = victim {
+                self.models.remove(&v);
+            }
+        }
         let m = self
             .models
             .entry(model.to_string())

@@ -312,6 +312,20 @@ impl Pipeline {
                 self.state.jump = None;
             }
         }
+        // Idleness (for eviction at the caps) is measured on the stream's event time before
+        // this record, so that one record dated ahead of the stream cannot make every
+        // tracked model look silent.
+        let clock = self.state.watermark.map_or(ts, |w| w.min(ts));
+        // The stream's event time moves with every record within the skew, also one that
+        // a cap rejects below (so that a stream of new models, rejected at the cap, still
+        // shows that the tracked ones have gone silent).
+        self.state.watermark = Some(self.state.watermark.map_or(ts, |w| {
+            if self.state.jump.take().is_some() {
+                ts // the jump was confirmed by this record
+            } else {
+                w.max(ts)
+            }
+        }));
         let kind = match rec {
             Record::Inference(r) => {
                 let mut routed = Routed::default();
@@ -328,6 +342,7 @@ impl Pipeline {
                 self.state.router.route(
                     r,
                     &self.config,
+                    clock,
                     |m| rollback.last_healthy(m).map(str::to_string),
                     &scores,
                     &mut routed,
@@ -338,14 +353,21 @@ impl Pipeline {
                     let (mismatched, beyond_cap) = routed.dropped_values;
                     out.dropped_values = Some((r.model.to_string(), mismatched, beyond_cap));
                 }
+                let why = if routed.evicted_model.is_some() {
+                    "its model was silent for limits.evict_idle_after, and limits.max_models \
+                     was reached"
+                } else {
+                    "limits.max_versions_per_model"
+                };
                 for (m, v) in &routed.evicted {
                     out.alerts
-                        .extend(self.state.alerts.forget_version(m, v, ts));
+                        .extend(self.state.alerts.forget_version(m, v, why, ts));
                     self.state.rollback.forget_version(m, v);
                 }
                 out.evicted = routed.evicted;
                 if let Some((m, _)) = &routed.evicted_model {
                     self.state.rollback.forget_model(m);
+                    self.state.labels.forget_model(m);
                 }
                 out.evicted_model = routed.evicted_model;
                 let router = &self.state.router;
@@ -370,21 +392,22 @@ impl Pipeline {
                 RecordKind::Label
             }
             Record::Metric(m) => {
-                let evicted = self.state.metrics.evicted;
-                if let Some(r) = self.state.metrics.on_sample(m, &self.config)? {
+                let mut evicted = None;
+                if let Some(r) =
+                    self.state
+                        .metrics
+                        .on_sample(m, &self.config, clock, &mut evicted)?
+                {
                     out.reports.push(r);
                 }
-                out.evicted_series = self.state.metrics.evicted != evicted;
+                if let Some(series) = evicted {
+                    out.alerts
+                        .extend(self.state.alerts.forget_series(&series, ts));
+                    out.evicted_series = true;
+                }
                 RecordKind::Metric
             }
         };
-        self.state.watermark = Some(self.state.watermark.map_or(ts, |w| {
-            if self.state.jump.take().is_some() {
-                ts // the jump was confirmed by this record
-            } else {
-                w.max(ts)
-            }
-        }));
         for report in &out.reports {
             let cfg = self.config.model(&report.model);
             let min = match report.kind {
@@ -568,12 +591,16 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
         let (rejected, evicted, _) = send(&mut p, "fraud", "v1", t0 + hour / 2);
         assert_eq!(rejected, Some(RejectReason::TooManyModels));
         assert_eq!(evicted, None);
-        // An hour of event time after j1 fell silent, it makes room; j2 and j3 follow.
-        let (rejected, evicted, versions) = send(&mut p, "fraud", "v1", t0 + hour);
+        // Idleness is measured on the stream's event time before the record: the first
+        // record an hour on only moves that clock (and is refused) ...
+        let (rejected, evicted, _) = send(&mut p, "fraud", "v1", t0 + hour);
+        assert_eq!(rejected, Some(RejectReason::TooManyModels));
+        assert_eq!(evicted, None);
+        // ... the next one finds j1 silent for an hour and takes its place; j2 follows.
+        let (rejected, evicted, versions) = send(&mut p, "fraud", "v1", t0 + hour + 1);
         assert_eq!(rejected, None);
         assert_eq!(evicted, Some(("j1".to_string(), false)));
         assert_eq!(versions, [("j1".to_string(), "v1".to_string())]);
-        assert_eq!(send(&mut p, "fraud", "v1", t0 + hour + 1).0, None);
         assert_eq!(send(&mut p, "churn", "v1", t0 + hour + 2).0, None);
         assert_eq!(
             send(&mut p, "churn", "v1", t0 + hour + 3).1,
@@ -588,8 +615,102 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
         let (rejected, evicted, _) = send(&mut p, "ranker", "v1", t0 + hour + 10 * 60_000);
         assert_eq!(rejected, None);
         assert_eq!(evicted.map(|e| e.0).as_deref(), Some("j3"));
-        let (rejected, _, _) = send(&mut p, "search", "v1", t0 + hour + 11 * 60_000);
+        let now = t0 + hour + 11 * 60_000;
+        let (rejected, _, _) = send(&mut p, "search", "v1", now);
         assert_eq!(rejected, Some(RejectReason::TooManyModels));
+        // One record of a new model dated two hours ahead of the stream (a bad clock) does
+        // not make the live models look silent.
+        let (rejected, evicted, _) = send(&mut p, "junk", "v1", now + 2 * hour);
+        assert_eq!(rejected, Some(RejectReason::TooManyModels));
+        assert_eq!(evicted, None);
+        assert_eq!(send(&mut p, "fraud", "v1", now + 1).0, None);
+    }
+
+    #[test]
+    fn label_state_stays_within_the_model_cap_when_models_are_evicted() {
+        let config = Arc::new(
+            Config::from_toml_str("[limits]\nmax_models = 2\nevict_idle_after = \"1s\"\n")
+                .expect("valid"),
+        );
+        let mut p = Pipeline::new(config, BTreeMap::new());
+        let t0 = 1_767_225_600_000;
+        let mut fx = Effects::default();
+        for i in 0..50i64 {
+            let ts = t0 + i * 5_000;
+            let pred = format!(
+                r#"{{"ts":{ts},"model":"m{i}","version":"v1","request_id":"r{i}","features":{{"x":1.5}},"prediction":{{"score":0.7,"label":"yes"}}}}"#
+            );
+            let label = format!(
+                r#"{{"ts":{},"model":"m{i}","request_id":"r{i}","label":"yes"}}"#,
+                ts + 1
+            );
+            p.process(pred.as_bytes(), None, &mut fx);
+            p.process(label.as_bytes(), None, &mut fx);
+            assert!(p.state().router.models.len() <= 2);
+            assert!(p.state().labels.models.len() <= 2, "model {i}");
+        }
+        assert!(p.state().labels.models.contains_key("m49"));
+    }
+
+    #[test]
+    fn a_metric_series_forgotten_at_the_cap_resolves_its_alerts() {
+        let config = Arc::new(
+            Config::from_toml_str("[limits]\nmax_metric_series = 1\nevict_idle_after = \"5m\"\n")
+                .expect("valid"),
+        );
+        let mut p = Pipeline::new(config, BTreeMap::new());
+        let t0 = 1_767_225_600_000;
+        let line = |pod: &str, ts: i64, v: f64| {
+            format!(
+                r#"{{"ts":{ts},"name":"gpu_util","labels":{{"model":"m","version":"v1","pod":"{pod}"}},"value":{v}}}"#
+            )
+        };
+        let mut fx = Effects::default();
+        let mut alerts = Vec::new();
+        let mut ts = t0;
+        // Pod a: ordinary values, then a jump that keeps going until the alert fires.
+        for i in 0..3_000 {
+            ts += 10_000;
+            let v = 0.5 + 0.02 * ((i * 7919 % 101) as f64 / 101.0 - 0.5);
+            p.process(line("a", ts, v).as_bytes(), None, &mut fx);
+            alerts.append(&mut fx.alerts);
+        }
+        for _ in 0..200 {
+            ts += 10_000;
+            p.process(line("a", ts, 5.0).as_bytes(), None, &mut fx);
+            alerts.append(&mut fx.alerts);
+            if alerts.iter().any(|a| a.state == AlertState::Firing) {
+                break; // pod a goes silent while its alert fires
+            }
+        }
+        assert!(
+            alerts.iter().any(|a| a.state == AlertState::Firing),
+            "{alerts:?}"
+        );
+        alerts.clear();
+        // Pod a is replaced by pod b: ten minutes on, b takes a's place.
+        let mut evicted = false;
+        for _ in 0..10 {
+            ts += 600_000;
+            p.process(line("b", ts, 0.5).as_bytes(), None, &mut fx);
+            evicted |= fx.evicted_series;
+            alerts.append(&mut fx.alerts);
+        }
+        assert!(evicted);
+        let resolved: Vec<_> = alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Resolved)
+            .collect();
+        assert_eq!(resolved.len(), 1, "{alerts:?}");
+        assert!(resolved[0]
+            .series
+            .as_deref()
+            .is_some_and(|s| s.contains("pod=\"a\"")));
+        assert!(resolved[0].summary.contains("no longer tracked"));
+        assert!(p
+            .active_alerts()
+            .iter()
+            .all(|a| a.series.as_deref().is_none_or(|s| !s.contains("pod=\"a\""))));
     }
 
     #[test]

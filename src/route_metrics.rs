@@ -66,11 +66,15 @@ pub fn series_key(s: &MetricSample<'_>) -> String {
 }
 
 impl MetricRouter {
-    /// Scores one sample. `None` when metric scoring is off.
+    /// Scores one sample. `None` when metric scoring is off. `clock` is the stream's event
+    /// time, on which series are idle; a series forgotten to make room for this one is
+    /// named in `evicted`.
     pub fn on_sample(
         &mut self,
         s: &MetricSample<'_>,
         config: &Config,
+        clock: Ts,
+        evicted: &mut Option<String>,
     ) -> Result<Option<WindowReport>, Rejection> {
         let Some(detector) = &config.metrics else {
             return Ok(None);
@@ -83,12 +87,13 @@ impl MetricRouter {
                     .series
                     .iter()
                     .min_by_key(|(_, st)| st.last_seen)
-                    .map(|(k, st)| (k.clone(), s.ts.saturating_sub(st.last_seen)))
+                    .map(|(k, st)| (k.clone(), clock.saturating_sub(st.last_seen)))
                     .filter(|(_, silent)| *silent >= config.limits.evict_idle_after_ms);
                 match idle {
                     Some((old, _)) => {
                         self.series.remove(&old);
                         self.evicted += 1;
+                        *evicted = Some(old);
                     }
                     None => {
                         return Err(Rejection::new(
@@ -197,6 +202,8 @@ mod tests {
                 .on_sample(
                     &sample(name, &[("model", "m")], 1_767_225_600_000 + i as i64, 1.0),
                     &config,
+                    1_767_225_600_000 + i as i64,
+                    &mut None,
                 )
                 .expect("accepted")
                 .expect("scored");
@@ -207,7 +214,12 @@ mod tests {
             assert!(m.scores.contains_key("robust_z"), "{:?}", m.scores);
         }
         let err = r
-            .on_sample(&sample("c", &[], 1_767_225_600_100, 1.0), &config)
+            .on_sample(
+                &sample("c", &[], 1_767_225_600_100, 1.0),
+                &config,
+                1_767_225_600_100,
+                &mut None,
+            )
             .expect_err("third series");
         assert_eq!(err.reason, RejectReason::TooManySeries);
         assert_eq!(r.evicted, 0);
@@ -215,13 +227,19 @@ mod tests {
         assert!(r
             .on_sample(
                 &sample("a", &[("model", "m")], 1_767_225_600_200, 2.0),
-                &config
+                &config,
+                1_767_225_600_200,
+                &mut None
             )
             .is_ok());
         // Once "b" has been silent for evict_idle_after, a new series takes its place;
         // "a", seen since, is kept.
         let later = 1_767_225_600_001 + config.limits.evict_idle_after_ms;
-        assert!(r.on_sample(&sample("c", &[], later, 1.0), &config).is_ok());
+        let mut evicted = None;
+        assert!(r
+            .on_sample(&sample("c", &[], later, 1.0), &config, later, &mut evicted)
+            .is_ok());
+        assert_eq!(evicted.as_deref(), Some("b{model=\"m\"}"));
         assert_eq!(r.evicted, 1);
         let mut keys: Vec<&String> = r.series.keys().collect();
         keys.sort();

@@ -424,11 +424,43 @@ impl AlertTable {
     }
 
     /// Forgets the alerts of a version vigil stopped tracking; firing ones resolve at `now`.
-    pub fn forget_version(&mut self, model: &str, version: &str, now: Ts) -> Vec<AlertEvent> {
+    pub fn forget_version(
+        &mut self,
+        model: &str,
+        version: &str,
+        why: &str,
+        now: Ts,
+    ) -> Vec<AlertEvent> {
+        self.forget(
+            |e| e.model == model && e.version == version && e.series.is_none(),
+            &format!("{version} is no longer tracked ({why})"),
+            now,
+        )
+    }
+
+    /// Forgets the alerts of a serving-metric series vigil stopped tracking (evicted at
+    /// `limits.max_metric_series`); firing ones resolve.
+    pub fn forget_series(&mut self, series: &str, now: Ts) -> Vec<AlertEvent> {
+        self.forget(
+            |e| e.series.as_deref() == Some(series),
+            &format!(
+                "{series} is no longer tracked (silent for limits.evict_idle_after, and \
+                 limits.max_metric_series reached)"
+            ),
+            now,
+        )
+    }
+
+    fn forget(
+        &mut self,
+        which: impl Fn(&AlertEntry) -> bool,
+        summary: &str,
+        now: Ts,
+    ) -> Vec<AlertEvent> {
         let keys: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.model == model && e.version == version)
+            .filter(|(_, e)| which(e))
             .map(|(k, _)| k.clone())
             .collect();
         keys.into_iter()
@@ -439,8 +471,7 @@ impl AlertTable {
                 } else {
                     AlertState::Inactive
                 };
-                e.summary =
-                    format!("{version} is no longer tracked (limits.max_versions_per_model)");
+                e.summary = summary.to_string();
                 event(&e, state, now)
             })
             .collect()

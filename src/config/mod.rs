@@ -512,6 +512,7 @@ mod tests {
             r#"
             [limits]
             max_timestamp_skew = "0s"
+            evict_idle_after = "0s"
 
             [[rules]]
             name = "x"
@@ -531,6 +532,7 @@ mod tests {
             "rules[1].when.p_below: must be a finite number, got -inf",
             "rules[1].severity: unknown \"urgent\"",
             "limits.max_timestamp_skew: must be positive",
+            "limits.evict_idle_after: must be positive",
         ] {
             assert!(
                 e.iter().any(|x| x.starts_with(want)),

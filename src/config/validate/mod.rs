@@ -160,6 +160,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
     }
     if let Some(s) = &l.evict_idle_after {
         if let Some(d) = duration(&mut errs, "limits.evict_idle_after", s) {
+            if d.as_millis() == 0 {
+                // Every new model would push out one that is sending right now.
+                errs.push(
+                    "limits.evict_idle_after",
+                    "must be positive (a model or series must have been silent for a while \
+                     before a new one takes its place)",
+                );
+            }
             limits.evict_idle_after_ms = d.as_millis().min(i64::MAX as u128) as i64;
         }
     }
