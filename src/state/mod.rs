@@ -34,6 +34,12 @@ pub enum StateError {
         /// The error.
         source: std::io::Error,
     },
+    /// Another process (or another pipeline in this one) holds the state directory.
+    #[error("state dir {path} is in use by another vigil (its `lock` file is locked); give each instance its own state dir")]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
     /// A file did not parse.
     #[error("state file {path} is corrupt: {detail}")]
     Corrupt {
@@ -65,18 +71,39 @@ pub struct Snapshot {
     pub offsets: Offsets,
 }
 
-/// The state directory.
+/// The state directory, locked (`lock`, an exclusive advisory lock) for as long as this
+/// value or a clone lives: two processes on one state dir would each issue the commands
+/// the other has not logged yet.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     dir: PathBuf,
+    _lock: std::sync::Arc<File>,
 }
 
 impl StateDir {
-    /// Opens (creating if needed) a state directory.
+    /// Opens (creating if needed) and locks a state directory; refused while another
+    /// process holds it.
     pub fn open(dir: &Path) -> Result<StateDir, StateError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+        }
         Ok(StateDir {
             dir: dir.to_path_buf(),
+            _lock: std::sync::Arc::new(lock),
         })
     }
 
@@ -180,7 +207,10 @@ impl CommandLog {
     /// A torn last line (a crash mid-append: the file does not end in a newline) is cut
     /// off, since that command was fsynced incompletely and so never published; left in
     /// place, it would glue itself to the next command appended and make that one
-    /// unreadable at the following start, and so issuable again. Any other line that is
+    /// unreadable at the following start, and so issuable again. A last line that is a
+    /// whole command without its newline (an editor's doing) is kept and terminated: as
+    /// a command without a delivery record it is re-sent with its key, never re-issued.
+    /// A UTF-8 byte order mark at the start (also an editor's) is ignored. Any other line that is
     /// neither a command nor a delivery record is refused as corruption, by line number:
     /// skipping it could forget an issued command and repeat a rollback.
     pub fn open(path: &Path) -> Result<CommandLog, StateError> {
@@ -192,12 +222,25 @@ impl CommandLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io(path)(e)),
         };
-        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        let mut complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let tail_is_whole = complete < bytes.len()
+            && serde_json::from_slice::<RollbackCommand>(&bytes[complete.max(bom)..]).is_ok();
+        if tail_is_whole {
+            complete = bytes.len();
+        }
         let corrupt = |n: usize, detail: &str| StateError::Corrupt {
             path: path.to_path_buf(),
             detail: format!("line {}: {detail}", n + 1),
         };
-        for (n, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
+        for (n, line) in bytes[bom.min(complete)..complete]
+            .split(|&b| b == b'\n')
+            .enumerate()
+        {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -219,7 +262,11 @@ impl CommandLog {
             .append(true)
             .open(path)
             .map_err(io(path))?;
-        if complete < bytes.len() {
+        if tail_is_whole {
+            let mut f = &file;
+            f.write_all(b"\n").map_err(io(path))?;
+            file.sync_data().map_err(io(path))?;
+        } else if complete < bytes.len() {
             tracing::warn!(
                 path = %path.display(),
                 bytes = bytes.len() - complete,
@@ -353,6 +400,45 @@ mod tests {
         keys.sort();
         assert_eq!(keys, ["k1", "k3"], "k3 must not be glued to the torn bytes");
         assert_eq!(log.undelivered(), vec![command("k3")]);
+    }
+
+    #[test]
+    fn a_whole_last_command_without_its_newline_is_kept_and_a_bom_ignored() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("commands.jsonl");
+        // As an editor might save it: a BOM first and no newline after the last line.
+        let text = format!(
+            "\u{feff}{}\n{}",
+            serde_json::to_string(&command("k1")).expect("json"),
+            serde_json::to_string(&command("k2")).expect("json")
+        );
+        std::fs::write(&path, text).expect("write");
+        let mut log = CommandLog::open(&path).expect("open");
+        let mut keys: Vec<_> = log.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["k1", "k2"],
+            "k2 is issued: it must not be issued again"
+        );
+        assert_eq!(log.undelivered(), vec![command("k1"), command("k2")]);
+        assert!(!log.append(&command("k2")).expect("append"));
+        assert!(log.append(&command("k3")).expect("append"));
+        drop(log);
+        let log = CommandLog::open(&path).expect("reopen");
+        assert_eq!(log.keys().count(), 3);
+    }
+
+    #[test]
+    fn a_state_dir_is_refused_while_another_holds_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let first = StateDir::open(dir.path()).expect("open");
+        let held = first.clone();
+        drop(first);
+        let err = StateDir::open(dir.path()).expect_err("locked");
+        assert!(matches!(err, StateError::Locked { .. }), "{err}");
+        drop(held);
+        StateDir::open(dir.path()).expect("free again");
     }
 
     #[test]

@@ -89,9 +89,15 @@ pub fn decode_reusing<'a>(
     }
     .map_err(|e| parse_error(bytes, e))?;
     if let Some(t) = top.not_object {
+        let hint = if t == "array" {
+            "; one record per line is expected (JSON Lines): `jq -c '.[]'` turns an array \
+             into lines"
+        } else {
+            ""
+        };
         return Err(reject(
             RejectReason::NotJson,
-            format!("expected a JSON object, got {t}"),
+            format!("expected a JSON object, got {t}{hint}"),
         ));
     }
     let kind = match hint {

@@ -86,7 +86,7 @@ fn kinds_are_inferred_from_shape_or_named() {
 fn every_rejection_has_its_reason_and_path() {
     let cases = [
         ("not json", RejectReason::NotJson, ""),
-        ("[1,2]", RejectReason::NotJson, "array"),
+        ("[1,2]", RejectReason::NotJson, "array; one record per line"),
         ("[", RejectReason::NotJson, "one record per line"),
         ("  {", RejectReason::NotJson, "jq -c"),
         (
