@@ -92,14 +92,15 @@ impl StateDir {
             .write(true)
             .open(&path)
             .map_err(io(&path))?;
-        match lock.try_lock() {
+        // fs4 rather than std's File::try_lock, which needs Rust 1.89 (vigil builds on 1.85).
+        match fs4::FileExt::try_lock(&lock) {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
+            Err(fs4::TryLockError::WouldBlock) => {
                 return Err(StateError::Locked {
                     path: dir.to_path_buf(),
                 })
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+            Err(fs4::TryLockError::Error(e)) => return Err(io(&path)(e)),
         }
         Ok(StateDir {
             dir: dir.to_path_buf(),
