@@ -67,6 +67,8 @@ pub(super) fn deserialize(text: &str, table: toml::Table) -> Schema {
     let mut value = toml::Value::Table(table);
     let mut errors = Vec::new();
     let mut removed = Vec::new();
+    // Per array (by its path in the file), the file's indexes of the elements taken out.
+    let mut shifted: Vec<(Vec<Step>, Vec<usize>)> = Vec::new();
     while errors.len() < MAX_ERRORS {
         let err = match serde_path_to_error::deserialize::<_, RawConfig>(value.clone()) {
             Ok(raw) => {
@@ -99,31 +101,96 @@ pub(super) fn deserialize(text: &str, table: toml::Table) -> Schema {
                 steps.push(Step::Key(key));
             }
         }
+        // `steps` is in the coordinates of `value`, from which elements may have been
+        // taken; the error is reported in the file's.
+        let original = to_original(&steps, &shifted);
         let line = doc
             .as_ref()
-            .and_then(|d| line_of(text, d, &steps))
+            .and_then(|d| line_of(text, d, &original))
             .map(|l| format!(" (line {l})"))
             .unwrap_or_default();
         let message = match unknown_key(&message) {
             Some(_) => message.replacen("unknown field", "unknown key", 1),
             None => message,
         };
-        errors.push(format!("{}: {message}{line}", display(&steps)));
-        // An element of an array cannot be taken out without renumbering the ones after
-        // it (whose errors would then carry the wrong index), so the whole array goes.
+        errors.push(format!("{}: {message}{line}", display(&original)));
+        // A scalar element of an array is taken out alone, and the indexes of later errors
+        // in that array are mapped back. An element that is a table goes with its whole
+        // array instead: validation reports paths into what is left (`rules[1].severity`),
+        // which must keep the file's numbering.
+        if let Some((Step::Index(i), parent)) = steps.split_last() {
+            let i = *i;
+            let scalar = lookup(&value, parent)
+                .and_then(toml::Value::as_array)
+                .and_then(|a| a.get(i))
+                .is_some_and(|v| !v.is_table());
+            if scalar {
+                if let Some(a) = lookup_mut(&mut value, parent).and_then(|v| v.as_array_mut()) {
+                    a.remove(i);
+                    let at = original[..original.len() - 1].to_vec();
+                    let Some(Step::Index(o)) = original.last().cloned() else {
+                        unreachable!("an index maps to an index")
+                    };
+                    match shifted.iter_mut().find(|(p, _)| *p == at) {
+                        Some((_, gone)) => {
+                            gone.push(o);
+                            gone.sort_unstable();
+                        }
+                        None => shifted.push((at, vec![o])),
+                    }
+                    continue;
+                }
+            }
+        }
         while matches!(steps.last(), Some(Step::Index(_))) {
             steps.pop();
         }
         if steps.is_empty() || !remove(&mut value, &steps) {
             break;
         }
-        removed.push(display(&steps));
+        removed.push(display(&to_original(&steps, &shifted)));
+    }
+    if errors.len() >= MAX_ERRORS {
+        errors.push(format!(
+            "(stopped after {MAX_ERRORS} schema errors, before validating values; fix these \
+             and check again)"
+        ));
     }
     Schema {
         raw: None,
         errors,
         removed,
     }
+}
+
+/// `steps` (in a table some array elements were taken from) in the file's numbering.
+fn to_original(steps: &[Step], shifted: &[(Vec<Step>, Vec<usize>)]) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    for s in steps {
+        let step = match s {
+            Step::Index(c) => {
+                let mut o = *c;
+                if let Some((_, gone)) = shifted.iter().find(|(p, _)| *p == out) {
+                    for g in gone {
+                        if *g <= o {
+                            o += 1;
+                        }
+                    }
+                }
+                Step::Index(o)
+            }
+            k => k.clone(),
+        };
+        out.push(step);
+    }
+    out
+}
+
+fn lookup_mut<'a>(v: &'a mut toml::Value, steps: &[Step]) -> Option<&'a mut toml::Value> {
+    steps.iter().try_fold(v, |v, s| match s {
+        Step::Key(k) => v.as_table_mut()?.get_mut(k),
+        Step::Index(i) => v.as_array_mut()?.get_mut(*i),
+    })
 }
 
 /// The key an "unknown field `x`, expected ..." error names.
@@ -263,14 +330,45 @@ consumer_properties = { "enable.auto.commit" = false }
         let raw = s.raw.expect("the rest fits");
         assert_eq!(raw.rules.as_ref().map(Vec::len), Some(2));
         assert_eq!(raw.rules.unwrap()[1].for_, None);
-        // An array element goes with its array, so that no later index shifts.
-        assert!(s
-            .removed
-            .contains(&"models.fraud.exclude_features".to_string()));
+        // A scalar element is taken out alone.
+        assert_eq!(
+            raw.models["fraud"].exclude_features,
+            Some(vec!["a".to_string()])
+        );
         assert_eq!(
             raw.kafka.expect("kafka").brokers.as_deref(),
             Some("localhost:9092")
         );
+    }
+
+    #[test]
+    fn every_bad_element_of_an_array_is_listed_by_its_index_in_the_file() {
+        let s = schema(
+            r#"
+[defaults]
+exclude_features = [1, "ok", 2, 3]
+
+[models.fraud]
+exclude_features = ["a", true]
+"#,
+        );
+        let want = [
+            "defaults.exclude_features[0]: invalid type: integer `1`, expected a string (line 3)",
+            "defaults.exclude_features[2]: invalid type: integer `2`",
+            "defaults.exclude_features[3]: invalid type: integer `3`",
+            "models.fraud.exclude_features[1]: invalid type: boolean `true`",
+        ];
+        for w in want {
+            assert!(
+                s.errors.iter().any(|e| e.starts_with(w)),
+                "{w} not in {:#?}",
+                s.errors
+            );
+        }
+        assert_eq!(s.errors.len(), want.len(), "{:#?}", s.errors);
+        // The good elements are kept.
+        let raw = s.raw.expect("the rest fits");
+        assert_eq!(raw.defaults.exclude_features, Some(vec!["ok".to_string()]));
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub struct ConfigErrors(pub Vec<String>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} error(s) in config:", self.0.len())?;
+        // A note (in parentheses) is listed but not counted.
+        let n = self.0.iter().filter(|e| !e.starts_with('(')).count();
+        writeln!(f, "{n} error(s) in config:")?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
