@@ -507,6 +507,40 @@ mod tests {
     }
 
     #[test]
+    fn every_error_in_a_table_validated_by_hand_is_listed_by_its_path() {
+        let e = errors(
+            r#"
+            [metrics]
+            bogus = 1
+            ewma_alpha = "y"
+
+            [[models.fraud.detectors]]
+            kind = "cusum"
+            stream = "feature:amount"
+            k = "x"
+            h = "y"
+
+            [models.fraud.labels]
+            change_detector = { kind = "adwin", delta = "small", clok = 5 }
+            "#,
+        );
+        for want in [
+            "metrics.bogus: unknown key",
+            "metrics.ewma_alpha: invalid type",
+            "models.fraud.detectors[0].k: invalid type",
+            "models.fraud.detectors[0].h: invalid type",
+            "models.fraud.labels.change_detector.delta: invalid type",
+            "models.fraud.labels.change_detector.clok: unknown key",
+        ] {
+            assert!(
+                e.iter().any(|x| x.starts_with(want)),
+                "{want} not in {e:#?}"
+            );
+        }
+        assert_eq!(e.len(), 6, "{e:#?}");
+    }
+
+    #[test]
     fn non_finite_numbers_are_refused_by_path_with_the_other_errors() {
         let e = errors(
             r#"

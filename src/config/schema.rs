@@ -16,10 +16,10 @@ use serde_path_to_error::Segment;
 const MAX_ERRORS: usize = 100;
 
 /// What came out of the schema pass.
-pub(super) struct Schema {
+pub(super) struct Schema<T = RawConfig> {
     /// The config with every offending key taken out; `None` only when an error could not
     /// be taken out (which the raw types' defaults rule out) or there were too many.
-    pub raw: Option<RawConfig>,
+    pub raw: Option<T>,
     /// `path: message (line N)`, in file order of discovery.
     pub errors: Vec<String>,
     /// The paths taken out; validation errors at or under them are consequences of the
@@ -29,7 +29,7 @@ pub(super) struct Schema {
 
 /// One step of a path inside the table.
 #[derive(Debug, Clone, PartialEq)]
-enum Step {
+pub(super) enum Step {
     Key(String),
     Index(usize),
 }
@@ -53,8 +53,8 @@ pub(super) fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn display(steps: &[Step]) -> String {
-    steps.iter().fold(String::new(), |p, s| match s {
+fn display(base: &str, steps: &[Step]) -> String {
+    steps.iter().fold(base.to_string(), |p, s| match s {
         Step::Key(k) => join(&p, k),
         Step::Index(i) => format!("{p}[{i}]"),
     })
@@ -64,13 +64,25 @@ fn display(steps: &[Step]) -> String {
 /// parsed from; it only serves to give each error its line.
 pub(super) fn deserialize(text: &str, table: toml::Table) -> Schema {
     let doc = text.parse::<toml_edit::ImDocument<String>>().ok();
-    let mut value = toml::Value::Table(table);
+    collect(toml::Value::Table(table), "", |steps| {
+        doc.as_ref().and_then(|d| line_of(text, d, steps))
+    })
+}
+
+/// Deserialises `value`, found at `base` in the config, as a `T`, collecting every schema
+/// error by its path; `line(steps)` gives the line of a path below `base`, if known. Used
+/// for the whole file and for the tables validated by hand (detectors, `[metrics]`).
+pub(super) fn collect<T: serde::de::DeserializeOwned>(
+    mut value: toml::Value,
+    base: &str,
+    line: impl Fn(&[Step]) -> Option<usize>,
+) -> Schema<T> {
     let mut errors = Vec::new();
     let mut removed = Vec::new();
     // Per array (by its path in the file), the file's indexes of the elements taken out.
     let mut shifted: Vec<(Vec<Step>, Vec<usize>)> = Vec::new();
     while errors.len() < MAX_ERRORS {
-        let err = match serde_path_to_error::deserialize::<_, RawConfig>(value.clone()) {
+        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(raw) => {
                 return Schema {
                     raw: Some(raw),
@@ -104,16 +116,14 @@ pub(super) fn deserialize(text: &str, table: toml::Table) -> Schema {
         // `steps` is in the coordinates of `value`, from which elements may have been
         // taken; the error is reported in the file's.
         let original = to_original(&steps, &shifted);
-        let line = doc
-            .as_ref()
-            .and_then(|d| line_of(text, d, &original))
+        let line = line(&original)
             .map(|l| format!(" (line {l})"))
             .unwrap_or_default();
         let message = match unknown_key(&message) {
             Some(_) => message.replacen("unknown field", "unknown key", 1),
             None => message,
         };
-        errors.push(format!("{}: {message}{line}", display(&original)));
+        errors.push(format!("{}: {message}{line}", display(base, &original)));
         // A scalar element of an array is taken out alone, and the indexes of later errors
         // in that array are mapped back. An element that is a table goes with its whole
         // array instead: validation reports paths into what is left (`rules[1].severity`),
@@ -148,7 +158,7 @@ pub(super) fn deserialize(text: &str, table: toml::Table) -> Schema {
         if steps.is_empty() || !remove(&mut value, &steps) {
             break;
         }
-        removed.push(display(&to_original(&steps, &shifted)));
+        removed.push(display(base, &to_original(&steps, &shifted)));
     }
     if errors.len() >= MAX_ERRORS {
         errors.push(format!(

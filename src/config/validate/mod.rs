@@ -46,6 +46,19 @@ impl Errors {
     }
 }
 
+/// A table validated by hand (a detector, `[metrics]`) read as a `T`, with every key that
+/// does not fit reported by its path below `path`; what fits is returned either way (its
+/// values are checked next, so that they are reported too).
+fn table_as<T: serde::de::DeserializeOwned>(
+    errs: &mut Errors,
+    path: &str,
+    table: toml::Table,
+) -> Option<T> {
+    let s = super::schema::collect::<T>(toml::Value::Table(table), path, |_| None);
+    errs.0.extend(s.errors);
+    s.raw
+}
+
 /// Parses an event-time or wall-clock duration such as `90s`, `5m`, `1h 30m`.
 fn duration(errs: &mut Errors, path: &str, s: &str) -> Option<Duration> {
     match humantime::parse_duration(s.trim()) {
@@ -380,13 +393,7 @@ fn metric_detectors(errs: &mut Errors, raw: Option<toml::Table>) -> Option<Metri
             true
         }
     };
-    let cfg: MetricDetectorConfig = match toml::Value::Table(t).try_into() {
-        Ok(c) => c,
-        Err(e) => {
-            errs.push("metrics", e.to_string().trim().replace('\n', " "));
-            return None;
-        }
-    };
+    let cfg: MetricDetectorConfig = table_as(errs, "metrics", t)?;
     for p in cfg.problems() {
         errs.push(format!("metrics.{}", p.field), p.message);
     }

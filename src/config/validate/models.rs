@@ -1,6 +1,6 @@
 //! `[defaults]` and `[models.NAME]`: windows, references, labels, detectors, rollback policy.
 
-use super::{bounded, duration, window, Errors, MAX_SAMPLE};
+use super::{bounded, duration, table_as, window, Errors, MAX_SAMPLE};
 use crate::act::policy::RollbackPolicy;
 use crate::config::raw::{RawLabels, RawModel, RawRollback};
 use crate::config::{
@@ -198,10 +198,33 @@ const ONLINE_KINDS: [&str; 5] = ["adwin", "page_hinkley", "cusum", "ddm", "eddm"
 
 /// Parses and validates one online detector table (`kind` plus its parameters).
 fn online(errs: &mut Errors, path: &str, table: toml::Table) -> Option<ChangeDetectorConfig> {
-    let cfg: ChangeDetectorConfig = match toml::Value::Table(table).try_into() {
-        Ok(c) => c,
-        Err(e) => {
-            errs.push(path, e.to_string().trim().replace('\n', " "));
+    // By kind, into the kind's own settings: through the tagged enum, serde would buffer
+    // the table and lose the path of every error in it.
+    let mut table = table;
+    let kind = match table.remove("kind") {
+        Some(toml::Value::String(k)) => k,
+        _ => {
+            errs.push(
+                format!("{path}.kind"),
+                format!("is required: one of {}", ONLINE_KINDS.join(", ")),
+            );
+            return None;
+        }
+    };
+    let cfg = match kind.as_str() {
+        "adwin" => ChangeDetectorConfig::Adwin(table_as(errs, path, table)?),
+        "page_hinkley" => ChangeDetectorConfig::PageHinkley(table_as(errs, path, table)?),
+        "cusum" => ChangeDetectorConfig::Cusum(table_as(errs, path, table)?),
+        "ddm" => ChangeDetectorConfig::Ddm(table_as(errs, path, table)?),
+        "eddm" => ChangeDetectorConfig::Eddm(table_as(errs, path, table)?),
+        other => {
+            errs.push(
+                format!("{path}.kind"),
+                format!(
+                    "unknown {other:?}; expected one of {}",
+                    ONLINE_KINDS.join(", ")
+                ),
+            );
             return None;
         }
     };
@@ -257,8 +280,8 @@ fn detectors(
                     0.99
                 }
             };
-            match toml::Value::Table(t).try_into::<OnnxDetectorConfig>() {
-                Ok(c) => match c.validate() {
+            if let Some(c) = table_as::<OnnxDetectorConfig>(errs, &p, t) {
+                match c.validate() {
                     Ok(()) => onnx.push(OnnxSpec {
                         name,
                         quantile,
@@ -269,21 +292,19 @@ fn detectors(
                             errs.push(&p, e);
                         }
                     }
-                },
-                Err(e) => errs.push(&p, e.to_string().trim().replace('\n', " ")),
+                }
             }
             continue;
         }
         if kind == "multivariate" {
             let mut t = t.clone();
             t.remove("kind");
-            match toml::Value::Table(t).try_into::<MultivariateConfig>() {
-                Ok(c) => match c.validate() {
+            if let Some(c) = table_as::<MultivariateConfig>(errs, &p, t) {
+                match c.validate() {
                     Ok(()) if multivariate.is_none() => multivariate = Some(c),
                     Ok(()) => errs.push(&p, "only one multivariate detector per model"),
                     Err(e) => errs.push(&p, e),
-                },
-                Err(e) => errs.push(&p, e.to_string().trim().replace('\n', " ")),
+                }
             }
             continue;
         }
