@@ -481,6 +481,11 @@ for = "1 window"
 when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
 "#;
 
+    fn pipeline_with(config: &str) -> Pipeline {
+        let config = Config::from_toml_str(config).expect("valid");
+        Pipeline::new(Arc::new(config), BTreeMap::new())
+    }
+
     fn feed(p: &mut Pipeline, text: &str) -> Vec<AlertEvent> {
         let mut fx = Effects::default();
         let mut alerts = Vec::new();
@@ -562,11 +567,7 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
 
     #[test]
     fn junk_model_names_cannot_lock_real_models_out_for_good() {
-        let config = Arc::new(
-            Config::from_toml_str("[limits]\nmax_models = 3\nevict_idle_after = \"1h\"\n")
-                .expect("valid"),
-        );
-        let mut p = Pipeline::new(config, BTreeMap::new());
+        let mut p = pipeline_with("[limits]\nmax_models = 3\nevict_idle_after = \"1h\"\n");
         let hour = 3_600_000;
         let t0 = 1_767_225_600_000;
         let line = |model: &str, version: &str, ts: i64| {
@@ -628,11 +629,7 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
 
     #[test]
     fn label_state_stays_within_the_model_cap_when_models_are_evicted() {
-        let config = Arc::new(
-            Config::from_toml_str("[limits]\nmax_models = 2\nevict_idle_after = \"1s\"\n")
-                .expect("valid"),
-        );
-        let mut p = Pipeline::new(config, BTreeMap::new());
+        let mut p = pipeline_with("[limits]\nmax_models = 2\nevict_idle_after = \"1s\"\n");
         let t0 = 1_767_225_600_000;
         let mut fx = Effects::default();
         for i in 0..50i64 {
@@ -654,11 +651,7 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
 
     #[test]
     fn a_metric_series_forgotten_at_the_cap_resolves_its_alerts() {
-        let config = Arc::new(
-            Config::from_toml_str("[limits]\nmax_metric_series = 1\nevict_idle_after = \"5m\"\n")
-                .expect("valid"),
-        );
-        let mut p = Pipeline::new(config, BTreeMap::new());
+        let mut p = pipeline_with("[limits]\nmax_metric_series = 1\nevict_idle_after = \"5m\"\n");
         let t0 = 1_767_225_600_000;
         let line = |pod: &str, ts: i64, v: f64| {
             format!(

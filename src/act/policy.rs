@@ -88,6 +88,25 @@ pub struct RollbackCommand {
     pub dry_run: bool,
 }
 
+#[cfg(test)]
+impl RollbackCommand {
+    /// A dry-run command of the demo's `fraud` model with idempotency key `key`.
+    pub(crate) fn for_test(key: &str) -> RollbackCommand {
+        RollbackCommand {
+            kind: "rollback".into(),
+            model: "fraud".into(),
+            from_version: "v2".into(),
+            to_version: "v1".into(),
+            reason: "error_rate_regression: error_rate 9.00% vs 1.40%".into(),
+            rule: "error_rate_regression".into(),
+            incident: "7d075eeeeeb08a37".into(),
+            idempotency_key: key.into(),
+            issued_at: "2026-12-01T18:35:39.346Z".into(),
+            dry_run: true,
+        }
+    }
+}
+
 /// Why a rollback was held back (bounded: a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

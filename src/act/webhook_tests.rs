@@ -33,18 +33,7 @@ fn event(state: AlertState) -> AlertEvent {
 }
 
 fn command(key: &str) -> RollbackCommand {
-    RollbackCommand {
-        kind: "rollback".into(),
-        model: "fraud".into(),
-        from_version: "v2".into(),
-        to_version: "v1".into(),
-        reason: "error_rate_regression: error_rate 9.00% vs 1.40%".into(),
-        rule: "error_rate_regression".into(),
-        incident: "7d075eeeeeb08a37".into(),
-        idempotency_key: key.into(),
-        issued_at: "2026-12-01T18:35:39.346Z".into(),
-        dry_run: true,
-    }
+    RollbackCommand::for_test(key)
 }
 
 fn config(name: &str, url: &Url, kind: WebhookKind) -> WebhookConfig {

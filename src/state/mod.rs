@@ -363,18 +363,7 @@ mod tests {
     }
 
     fn command(key: &str) -> RollbackCommand {
-        RollbackCommand {
-            kind: "rollback".into(),
-            model: "fraud".into(),
-            from_version: "v2".into(),
-            to_version: "v1".into(),
-            reason: "error_rate".into(),
-            rule: "error_rate".into(),
-            incident: "f".into(),
-            idempotency_key: key.into(),
-            issued_at: "2026-12-03T00:00:00Z".into(),
-            dry_run: true,
-        }
+        RollbackCommand::for_test(key)
     }
 
     #[test]
