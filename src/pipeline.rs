@@ -92,6 +92,10 @@ pub struct PipelineState {
     /// Records far from `watermark` that agree with each other: (first ts, count).
     #[serde(default)]
     pub jump: Option<(Ts, u32)>,
+    /// Event times of the latest [`EVICTION_CLOCK_RECORDS`] records within the skew (a
+    /// ring): their minimum is the clock on which models and series are idle.
+    #[serde(default)]
+    pub recent_ts: std::collections::VecDeque<Ts>,
     /// Records processed (accepted or rejected).
     pub records: u64,
 }
@@ -99,6 +103,12 @@ pub struct PipelineState {
 /// Records in a row, far from the stream's event time but close to each other, after which
 /// the stream's event time moves to them (the first `JUMP_CONFIRM - 1` are rejected).
 pub const JUMP_CONFIRM: u32 = 3;
+
+/// Records whose event times all must have moved on before a model or metric series counts
+/// as idle: a burst of fewer records dated ahead of the stream (a producer with a bad
+/// clock) cannot make the live ones look silent, while a stream that has moved on (new
+/// models knocking at the cap) moves the clock after this many records.
+pub const EVICTION_CLOCK_RECORDS: usize = 16;
 
 /// What a reload changed.
 #[derive(Debug, Default)]
@@ -312,13 +322,16 @@ impl Pipeline {
                 self.state.jump = None;
             }
         }
-        // Idleness (for eviction at the caps) is measured on the stream's event time before
-        // this record, so that one record dated ahead of the stream cannot make every
-        // tracked model look silent.
-        let clock = self.state.watermark.map_or(ts, |w| w.min(ts));
-        // The stream's event time moves with every record within the skew, also one that
-        // a cap rejects below (so that a stream of new models, rejected at the cap, still
-        // shows that the tracked ones have gone silent).
+        // Idleness (for eviction at the caps) is measured on the oldest of the latest
+        // records' event times, this one included: see EVICTION_CLOCK_RECORDS. Records a
+        // cap rejects below count too, so that new models knocking at the cap show that
+        // the tracked ones have gone silent.
+        let ring = &mut self.state.recent_ts;
+        if ring.len() >= EVICTION_CLOCK_RECORDS {
+            ring.pop_front();
+        }
+        ring.push_back(ts);
+        let clock = ring.iter().copied().min().unwrap_or(ts);
         self.state.watermark = Some(self.state.watermark.map_or(ts, |w| {
             if self.state.jump.take().is_some() {
                 ts // the jump was confirmed by this record
@@ -592,39 +605,49 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
         let (rejected, evicted, _) = send(&mut p, "fraud", "v1", t0 + hour / 2);
         assert_eq!(rejected, Some(RejectReason::TooManyModels));
         assert_eq!(evicted, None);
-        // Idleness is measured on the stream's event time before the record: the first
-        // record an hour on only moves that clock (and is refused) ...
-        let (rejected, evicted, _) = send(&mut p, "fraud", "v1", t0 + hour);
-        assert_eq!(rejected, Some(RejectReason::TooManyModels));
-        assert_eq!(evicted, None);
-        // ... the next one finds j1 silent for an hour and takes its place; j2 follows.
-        let (rejected, evicted, versions) = send(&mut p, "fraud", "v1", t0 + hour + 1);
+        // Idleness is measured on the oldest of the latest EVICTION_CLOCK_RECORDS event
+        // times: once that many records (refused ones too) are two hours on, j1 has been
+        // silent long enough and the next record takes its place.
+        let t1 = t0 + 2 * hour;
+        for k in 0..EVICTION_CLOCK_RECORDS as i64 - 1 {
+            let (rejected, evicted, _) = send(&mut p, "fraud", "v1", t1 + k);
+            assert_eq!(rejected, Some(RejectReason::TooManyModels), "record {k}");
+            assert_eq!(evicted, None);
+        }
+        let (rejected, evicted, versions) = send(&mut p, "fraud", "v1", t1 + 15);
         assert_eq!(rejected, None);
         assert_eq!(evicted, Some(("j1".to_string(), false)));
         assert_eq!(versions, [("j1".to_string(), "v1".to_string())]);
-        assert_eq!(send(&mut p, "churn", "v1", t0 + hour + 2).0, None);
         assert_eq!(
-            send(&mut p, "churn", "v1", t0 + hour + 3).1,
+            send(&mut p, "churn", "v1", t1 + 100).0,
+            None,
+            "j2 makes room"
+        );
+        assert_eq!(
+            send(&mut p, "churn", "v1", t1 + 101).1,
             None,
             "a known model evicts nothing"
         );
         let mut models: Vec<&String> = p.state().router.models.keys().collect();
         models.sort();
         assert_eq!(models, ["churn", "fraud", "j3"]);
-        // A model that is only quiet (fraud, 10 minutes) is not forgotten for a new one;
-        // the least recently seen one that has been silent long enough (j3) is.
-        let (rejected, evicted, _) = send(&mut p, "ranker", "v1", t0 + hour + 10 * 60_000);
+        let (rejected, evicted, _) = send(&mut p, "ranker", "v1", t1 + 10 * 60_000);
         assert_eq!(rejected, None);
         assert_eq!(evicted.map(|e| e.0).as_deref(), Some("j3"));
-        let now = t0 + hour + 11 * 60_000;
+        // Now every tracked model is live: a new one is refused.
+        let now = t1 + 11 * 60_000;
         let (rejected, _, _) = send(&mut p, "search", "v1", now);
         assert_eq!(rejected, Some(RejectReason::TooManyModels));
-        // One record of a new model dated two hours ahead of the stream (a bad clock) does
-        // not make the live models look silent.
-        let (rejected, evicted, _) = send(&mut p, "junk", "v1", now + 2 * hour);
-        assert_eq!(rejected, Some(RejectReason::TooManyModels));
-        assert_eq!(evicted, None);
+        // A burst of records of new models dated two hours ahead of the stream (a bad
+        // clock), shorter than EVICTION_CLOCK_RECORDS, makes no live model look silent,
+        // interleaved with live traffic or not.
+        for k in 0..EVICTION_CLOCK_RECORDS as i64 - 1 {
+            let (rejected, evicted, _) = send(&mut p, &format!("junk{k}"), "v1", now + 2 * hour);
+            assert_eq!(rejected, Some(RejectReason::TooManyModels));
+            assert_eq!(evicted, None, "future record {k}");
+        }
         assert_eq!(send(&mut p, "fraud", "v1", now + 1).0, None);
+        assert_eq!(send(&mut p, "junk", "v1", now + 2 * hour).1, None);
     }
 
     #[test]
@@ -632,19 +655,22 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
         let mut p = pipeline_with("[limits]\nmax_models = 2\nevict_idle_after = \"1s\"\n");
         let t0 = 1_767_225_600_000;
         let mut fx = Effects::default();
+        // Each model sends a short burst of labelled predictions, then falls silent.
         for i in 0..50i64 {
-            let ts = t0 + i * 5_000;
-            let pred = format!(
-                r#"{{"ts":{ts},"model":"m{i}","version":"v1","request_id":"r{i}","features":{{"x":1.5}},"prediction":{{"score":0.7,"label":"yes"}}}}"#
-            );
-            let label = format!(
-                r#"{{"ts":{},"model":"m{i}","request_id":"r{i}","label":"yes"}}"#,
-                ts + 1
-            );
-            p.process(pred.as_bytes(), None, &mut fx);
-            p.process(label.as_bytes(), None, &mut fx);
-            assert!(p.state().router.models.len() <= 2);
-            assert!(p.state().labels.models.len() <= 2, "model {i}");
+            for j in 0..10 {
+                let ts = t0 + i * 5_000 + j * 10;
+                let pred = format!(
+                    r#"{{"ts":{ts},"model":"m{i}","version":"v1","request_id":"r{j}","features":{{"x":1.5}},"prediction":{{"score":0.7,"label":"yes"}}}}"#
+                );
+                let label = format!(
+                    r#"{{"ts":{},"model":"m{i}","request_id":"r{j}","label":"yes"}}"#,
+                    ts + 1
+                );
+                p.process(pred.as_bytes(), None, &mut fx);
+                p.process(label.as_bytes(), None, &mut fx);
+                assert!(p.state().router.models.len() <= 2);
+                assert!(p.state().labels.models.len() <= 2, "model {i}");
+            }
         }
         assert!(p.state().labels.models.contains_key("m49"));
     }
@@ -683,7 +709,7 @@ when = { kind = "ops_above", signal = "latency_p99", above = 1000000.0 }
         alerts.clear();
         // Pod a is replaced by pod b: ten minutes on, b takes a's place.
         let mut evicted = false;
-        for _ in 0..10 {
+        for _ in 0..EVICTION_CLOCK_RECORDS + 5 {
             ts += 600_000;
             p.process(line("b", ts, 0.5).as_bytes(), None, &mut fx);
             evicted |= fx.evicted_series;

@@ -747,3 +747,44 @@ fn a_model_file_that_does_not_fit_is_refused_at_start_naming_it() {
         "{err}"
     );
 }
+
+/// A replay refuses a state dir another vigil holds, and takes it once free. (That a replay
+/// holds the lock for its whole run is not tested here: that needs two runs overlapping.)
+#[test]
+fn a_replay_refuses_a_state_dir_another_vigil_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("one.jsonl");
+    std::fs::write(
+        &input,
+        "{\"ts\":1767225600000,\"model\":\"m\",\"version\":\"v1\",\"features\":{\"x\":1}}\n",
+    )
+    .expect("write");
+    let state = dir.path().join("state");
+    let held = vigil::state::StateDir::open(&state).expect("open");
+    let out = vigil()
+        .args(["replay", "--input"])
+        .arg(&input)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by another vigil"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(held);
+    let out = vigil()
+        .args(["replay", "--input"])
+        .arg(&input)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -57,8 +57,10 @@ pub fn replay(config: Arc<Config>, opts: &ReplayOptions) -> anyhow::Result<Summa
         }),
         ..Default::default()
     };
-    if let Some(dir) = &opts.state_dir {
-        let log = StateDir::open(dir)?.commands()?;
+    // Held (and so the directory locked) until the replay ends.
+    let state_dir = opts.state_dir.as_deref().map(StateDir::open).transpose()?;
+    if let Some(dir) = &state_dir {
+        let log = dir.commands()?;
         pipeline.seed_issued(log.keys().cloned());
         out.command_log = Some(log);
     }

@@ -119,10 +119,18 @@ pub(super) fn collect<T: serde::de::DeserializeOwned>(
         let line = line(&original)
             .map(|l| format!(" (line {l})"))
             .unwrap_or_default();
-        let message = match unknown_key(&message) {
+        let mut message = match unknown_key(&message) {
             Some(_) => message.replacen("unknown field", "unknown key", 1),
             None => message,
         };
+        // serde names the Rust type it wanted (`expected struct RawRule`): a table, to a user.
+        if let Some(at) = message.find("expected struct ") {
+            let rest = &message[at + "expected struct ".len()..];
+            let end = rest
+                .find(|c: char| !c.is_alphanumeric() && c != '_')
+                .unwrap_or(rest.len());
+            message = format!("{}expected a table{}", &message[..at], &rest[end..]);
+        }
         errors.push(format!("{}: {message}{line}", display(base, &original)));
         // A scalar element of an array is taken out alone, and the indexes of later errors
         // in that array are mapped back. An element that is a table goes with its whole
@@ -130,10 +138,11 @@ pub(super) fn collect<T: serde::de::DeserializeOwned>(
         // which must keep the file's numbering.
         if let Some((Step::Index(i), parent)) = steps.split_last() {
             let i = *i;
+            // Only in an array without tables: `[5, { name = "x" }]` is an array of tables
+            // with a bad element, and its tables must keep their numbers.
             let scalar = lookup(&value, parent)
                 .and_then(toml::Value::as_array)
-                .and_then(|a| a.get(i))
-                .is_some_and(|v| !v.is_table());
+                .is_some_and(|a| i < a.len() && !a.iter().any(toml::Value::is_table));
             if scalar {
                 if let Some(a) = lookup_mut(&mut value, parent).and_then(|v| v.as_array_mut()) {
                     a.remove(i);

@@ -209,8 +209,9 @@ impl CommandLog {
     /// off, since that command was fsynced incompletely and so never published; left in
     /// place, it would glue itself to the next command appended and make that one
     /// unreadable at the following start, and so issuable again. A last line that is a
-    /// whole command without its newline (an editor's doing) is kept and terminated: as
-    /// a command without a delivery record it is re-sent with its key, never re-issued.
+    /// whole command or delivery record without its newline (an editor's doing) is kept
+    /// and terminated: a command without a delivery record is re-sent with its key, never
+    /// re-issued.
     /// A UTF-8 byte order mark at the start (also an editor's) is ignored. Any other line that is
     /// neither a command nor a delivery record is refused as corruption, by line number:
     /// skipping it could forget an issued command and repeat a rollback.
@@ -229,8 +230,10 @@ impl CommandLog {
             0
         };
         let mut complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let tail = &bytes[complete.max(bom)..];
         let tail_is_whole = complete < bytes.len()
-            && serde_json::from_slice::<RollbackCommand>(&bytes[complete.max(bom)..]).is_ok();
+            && (serde_json::from_slice::<RollbackCommand>(tail).is_ok()
+                || serde_json::from_slice::<DeliveredLine>(tail).is_ok());
         if tail_is_whole {
             complete = bytes.len();
         }
@@ -417,6 +420,13 @@ mod tests {
         drop(log);
         let log = CommandLog::open(&path).expect("reopen");
         assert_eq!(log.keys().count(), 3);
+        drop(log);
+        // A whole delivery record as the unterminated last line is kept too.
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str(r#"{"delivered":"k1"}"#);
+        std::fs::write(&path, text).expect("write");
+        let log = CommandLog::open(&path).expect("reopen");
+        assert_eq!(log.undelivered(), vec![command("k2"), command("k3")]);
     }
 
     #[test]
