@@ -331,7 +331,9 @@ impl Pipeline {
             ring.pop_front();
         }
         ring.push_back(ts);
-        let clock = ring.iter().copied().min().unwrap_or(ts);
+        // Read only for a new model or series at a cap, so computed only then.
+        let ring = &self.state.recent_ts;
+        let clock = || ring.iter().copied().min().unwrap_or(ts);
         self.state.watermark = Some(self.state.watermark.map_or(ts, |w| {
             if self.state.jump.take().is_some() {
                 ts // the jump was confirmed by this record

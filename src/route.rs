@@ -272,14 +272,14 @@ impl Router {
         }
     }
 
-    /// Routes one inference record. `clock` is the stream's event time, on which models
-    /// are idle; `protected(model)` names a version that must not be evicted (the rollback
+    /// Routes one inference record. `clock()` is the stream's event time, on which models
+    /// are idle (read only for a new model at the cap); `protected(model)` names a version that must not be evicted (the rollback
     /// target).
     pub fn route(
         &mut self,
         rec: &InferenceRecord<'_>,
         config: &Config,
-        clock: Ts,
+        clock: impl Fn() -> Ts,
         protected: impl Fn(&str) -> Option<String>,
         scores: &[Option<f64>],
         out: &mut Routed,
@@ -288,7 +288,7 @@ impl Router {
         let limits = &config.limits;
         if !self.models.contains_key(rec.model.as_ref()) {
             if self.models.len() >= limits.max_models {
-                self.evict_idle_model(clock, limits.evict_idle_after_ms, out)
+                self.evict_idle_model(clock(), limits.evict_idle_after_ms, out)
                     .map_err(|idle| {
                         Rejection::new(
                             RejectReason::TooManyModels,

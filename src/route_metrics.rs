@@ -66,14 +66,14 @@ pub fn series_key(s: &MetricSample<'_>) -> String {
 }
 
 impl MetricRouter {
-    /// Scores one sample. `None` when metric scoring is off. `clock` is the stream's event
-    /// time, on which series are idle; a series forgotten to make room for this one is
+    /// Scores one sample. `None` when metric scoring is off. `clock()` is the stream's
+    /// event time, on which series are idle (read only for a new series at the cap); a series forgotten to make room for this one is
     /// named in `evicted`.
     pub fn on_sample(
         &mut self,
         s: &MetricSample<'_>,
         config: &Config,
-        clock: Ts,
+        clock: impl Fn() -> Ts,
         evicted: &mut Option<String>,
     ) -> Result<Option<WindowReport>, Rejection> {
         let Some(detector) = &config.metrics else {
@@ -82,6 +82,7 @@ impl MetricRouter {
         let key = series_key(s);
         if !self.series.contains_key(&key) {
             if self.series.len() >= config.limits.max_metric_series {
+                let clock = clock();
                 // O(series), only for a new series at the cap. Of equals, the first key.
                 let idle = self
                     .series
@@ -202,7 +203,7 @@ mod tests {
                 .on_sample(
                     &sample(name, &[("model", "m")], 1_767_225_600_000 + i as i64, 1.0),
                     &config,
-                    1_767_225_600_000 + i as i64,
+                    || 1_767_225_600_000 + i as i64,
                     &mut None,
                 )
                 .expect("accepted")
@@ -217,7 +218,7 @@ mod tests {
             .on_sample(
                 &sample("c", &[], 1_767_225_600_100, 1.0),
                 &config,
-                1_767_225_600_100,
+                || 1_767_225_600_100,
                 &mut None,
             )
             .expect_err("third series");
@@ -228,7 +229,7 @@ mod tests {
             .on_sample(
                 &sample("a", &[("model", "m")], 1_767_225_600_200, 2.0),
                 &config,
-                1_767_225_600_200,
+                || 1_767_225_600_200,
                 &mut None
             )
             .is_ok());
@@ -237,7 +238,12 @@ mod tests {
         let later = 1_767_225_600_001 + config.limits.evict_idle_after_ms;
         let mut evicted = None;
         assert!(r
-            .on_sample(&sample("c", &[], later, 1.0), &config, later, &mut evicted)
+            .on_sample(
+                &sample("c", &[], later, 1.0),
+                &config,
+                || later,
+                &mut evicted
+            )
             .is_ok());
         assert_eq!(evicted.as_deref(), Some("b{model=\"m\"}"));
         assert_eq!(r.evicted, 1);
