@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates vigil's Grafana dashboards (dashboards/*.json) from one description.
 
-The dashboards query only metrics vigil exports (tests/dashboards.rs checks every metric
+The dashboards query only metrics vigil exports (tests/integration/dashboards.rs checks every metric
 name against src/telemetry/metrics.rs; tests/e2e/observability.sh evaluates every
 expression against a real Prometheus scraping vigil). Each has a Prometheus datasource
 variable, so an operator imports the JSON as it is.

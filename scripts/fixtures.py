@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference values for vigil's drift statistics, computed by scipy and numpy.
 
-Writes testdata/fixtures/stats.json, which tests/reference_values.rs reads: vigil's KS,
+Writes testdata/fixtures/stats.json, which tests/integration/reference_values.rs reads: vigil's KS,
 chi-squared, PSI, multiple-testing and two-proportion code must reproduce these numbers to
 1e-6 relative. Inputs are generated here (seeded) and stored rounded to 6 decimals, and the
 reference values are computed on the stored, rounded inputs.

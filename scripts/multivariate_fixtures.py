@@ -2,7 +2,7 @@
 """Reference values for vigil's multivariate drift detectors (src/detect/multivariate/),
 computed with numpy, scipy and scikit-learn.
 
-Writes testdata/fixtures/multivariate.json, which tests/reference_multivariate.rs reads:
+Writes testdata/fixtures/multivariate.json, which tests/integration/reference_multivariate.rs reads:
 
   space        standardisation (mean, population std) and one-hot vectors of a few rows,
                following the rules of src/detect/multivariate/space.rs (re-implemented here

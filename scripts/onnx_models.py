@@ -27,7 +27,7 @@ skl2onnx and writes:
                                          input tensor those records map to, onnxruntime's
                                          outputs and the anomaly scores the mapping gives
 
-tests/reference_onnx.rs checks vigil against onnx.json; examples/onnx_bench.rs measures vigil
+tests/integration/reference_onnx.rs checks vigil against onnx.json; examples/onnx_bench.rs measures vigil
 on the same models and rows while this script prints onnxruntime's rows per CPU-second (one
 row per call and in micro-batches of 64 and 256, one intra-op thread, called from Python, so
 each single-row call includes a few microseconds of Python) as one JSON line.

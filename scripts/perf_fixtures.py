@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference values for vigil's performance metrics, computed by scikit-learn and numpy.
 
-Writes testdata/fixtures/performance.json, which tests/reference_performance.rs reads:
+Writes testdata/fixtures/performance.json, which tests/integration/reference_performance.rs reads:
 vigil's accuracy, precision, recall, F1, ROC AUC, log loss, MAE, RMSE and MAPE
 (src/detect/perf) must reproduce scikit-learn's to 1e-6 relative, and its confidence-based
 estimate (CBPE) the numpy computation below. Inputs are generated here (seeded) and stored

@@ -15,7 +15,7 @@ Control", section 9.1) and runs it the same way.
 For every (stream, detector) pair it records each 0-based observation index at which
 `drift_detected` is true, with the detector's statistic and its before/after mean estimates
 where River exposes enough to compute them. Writes testdata/fixtures/river.json, which
-tests/reference_online.rs reads: vigil must report exactly the same indices.
+tests/integration/reference_online.rs reads: vigil must report exactly the same indices.
 
 Streams are stored rounded to 6 decimals (binary streams as 0/1) and the detectors run on the
 stored, rounded values. The recorded statistics and means are written as strings (Python's

@@ -1,7 +1,7 @@
 //! Model performance from joined (prediction, label) pairs, per window, and a label-free
 //! estimate of it. Values match scikit-learn 1.9 on fixtures that `scripts/perf_fixtures.py`
 //! generates (`testdata/fixtures/performance.json`, checked by
-//! `tests/reference_performance.rs`).
+//! `tests/integration/reference_performance.rs`).
 //!
 //! - [`PerfConfig::outcome`] reads one [`Joined`] pair as an [`Outcome`]: for a binary
 //!   classifier whether the label and the prediction are the positive class and the

@@ -101,7 +101,7 @@ pub mod names {
     /// Counter: notification retry attempts, by `notifier`.
     pub const NOTIFICATIONS_RETRIED: &str = "vigil_notifications_retried_total";
 
-    /// Every name above: dashboards may query only these (tests/dashboards.rs).
+    /// Every name above: dashboards may query only these (tests/integration/dashboards.rs).
     pub const ALL: &[&str] = &[
         NOTIFICATIONS_SENT,
         NOTIFICATIONS_FAILED,

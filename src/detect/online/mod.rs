@@ -2,7 +2,7 @@
 //! rather than per window. Each is a port of the River 0.26 implementation (or, for CUSUM,
 //! of the textbook tabular scheme), checked against River on fixtures that
 //! `scripts/river_fixtures.py` generates (`testdata/fixtures/river.json`,
-//! `tests/reference_online.rs`):
+//! `tests/integration/reference_online.rs`):
 //!
 //! | detector | input | module | reference |
 //! |---|---|---|---|

@@ -1,7 +1,7 @@
 //! Properties shared by every online detector, on seeded streams: false alarms on
 //! stationary data, detection delay after a shift of known size, snapshots, ignored inputs
 //! and config parsing. The River reference values are checked in
-//! `tests/reference_online.rs`.
+//! `tests/integration/reference_online.rs`.
 
 use super::*;
 use rand::{Rng, SeedableRng};

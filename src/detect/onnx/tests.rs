@@ -1,5 +1,5 @@
 //! The detector on the shipped models: config shape, validation, and that the tree
-//! rewrites change no output. Agreement with onnxruntime is `tests/reference_onnx.rs`.
+//! rewrites change no output. Agreement with onnxruntime is `tests/integration/reference_onnx.rs`.
 
 use super::*;
 

@@ -1,5 +1,5 @@
 //! Unit and property tests of `perf`; the reference values are checked in
-//! `tests/reference_performance.rs`.
+//! `tests/integration/reference_performance.rs`.
 
 use super::*;
 use crate::detect::join::LabelValue;

@@ -1,6 +1,6 @@
 //! Tree ensembles on hand-made attributes: traversal rules, aggregation, and the checks that
 //! refuse malformed trees. onnxruntime agreement is checked on real and generated models in
-//! `tests/reference_onnx.rs`.
+//! `tests/integration/reference_onnx.rs`.
 
 use super::raw::{Aggregate, ClassLabels, EnsembleKind, NodeMode, PostTransform, RawEnsemble};
 use super::*;

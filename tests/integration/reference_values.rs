@@ -2,7 +2,7 @@
 //! (`scripts/fixtures.py` writes `testdata/fixtures/stats.json`; regenerate it with the
 //! pinned packages in `scripts/requirements.txt`). Tolerance: 1e-6 relative.
 
-mod reference;
+use crate::reference;
 
 use reference::{f64s, u64s};
 use serde_json::Value;

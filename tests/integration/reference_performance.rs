@@ -3,7 +3,7 @@
 //! with the pinned packages in `scripts/requirements.txt`). Tolerance: 1e-6 relative; ROC
 //! AUC, computed exactly on the sample it is given (here the whole case), to 1e-12.
 
-mod reference;
+use crate::reference;
 
 use serde_json::Value;
 use vigil::detect::join::{Joined, LabelValue, PredictionSummary};

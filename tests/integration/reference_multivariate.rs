@@ -9,7 +9,7 @@
 //! centroids 1e-6 absolute (up to a permutation of the clusters) and inertia 1e-6 relative
 //! against scikit-learn.
 
-mod reference;
+use crate::reference;
 
 use ndarray::Array2;
 use reference::{close, f64s};

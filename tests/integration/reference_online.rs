@@ -9,7 +9,7 @@
 //! CUSUM's statistic and means must agree bit for bit too: vigil follows the references'
 //! order of floating-point operations.
 
-mod reference;
+use crate::reference;
 
 use serde_json::Value;
 use vigil::detect::online::{

@@ -2,7 +2,7 @@
 //! consumer and producer: detection, alerts, exactly-once rollback commands, dead letters,
 //! and restarts. Each test has its own cluster, topics and consumer group.
 
-mod common;
+use crate::common;
 
 use common::*;
 use vigil::demo::sim::{script, Behaviour, Phase, SimModel, Simulator};
