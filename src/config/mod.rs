@@ -389,15 +389,22 @@ impl Config {
                     .is_some_and(|rest| rest.starts_with([':', '.', '[']))
             })
         };
+        let invalid = |mut errors: Vec<String>| {
+            // In the file's order, so that they can be fixed top to bottom; those with no
+            // line (and notes) last.
+            schema::add_lines(text, &mut errors);
+            errors.sort_by_key(|e| schema::line_in(e).unwrap_or(usize::MAX));
+            Err(ConfigError::Invalid(validate::ConfigErrors(errors)))
+        };
         let Some(raw) = schema.raw else {
-            return Err(ConfigError::Invalid(validate::ConfigErrors(errors)));
+            return invalid(errors);
         };
         match validate::validate(raw) {
             Ok(config) if errors.is_empty() => Ok(config),
-            Ok(_) => Err(ConfigError::Invalid(validate::ConfigErrors(errors))),
+            Ok(_) => invalid(errors),
             Err(validate::ConfigErrors(rest)) => {
                 errors.extend(rest.into_iter().filter(|e| !consequence(e)));
-                Err(ConfigError::Invalid(validate::ConfigErrors(errors)))
+                invalid(errors)
             }
         }
     }
@@ -524,20 +531,25 @@ mod tests {
             change_detector = { kind = "adwin", delta = "small", clok = 5 }
             "#,
         );
-        for want in [
-            "metrics.bogus: unknown key",
-            "metrics.ewma_alpha: invalid type",
-            "models.fraud.detectors[0].k: invalid type",
-            "models.fraud.detectors[0].h: invalid type",
-            "models.fraud.labels.change_detector.delta: invalid type",
-            "models.fraud.labels.change_detector.clok: unknown key",
-        ] {
+        // Each with its line (the text starts with a newline), in the file's order.
+        let want = [
+            ("metrics.bogus: unknown key", 3),
+            ("metrics.ewma_alpha: invalid type", 4),
+            ("models.fraud.detectors[0].k: invalid type", 9),
+            ("models.fraud.detectors[0].h: invalid type", 10),
+            ("models.fraud.labels.change_detector.clok: unknown key", 13),
+            (
+                "models.fraud.labels.change_detector.delta: invalid type",
+                13,
+            ),
+        ];
+        assert_eq!(e.len(), want.len(), "{e:#?}");
+        for (got, (want, line)) in e.iter().zip(want) {
             assert!(
-                e.iter().any(|x| x.starts_with(want)),
-                "{want} not in {e:#?}"
+                got.starts_with(want) && got.ends_with(&format!(" (line {line})")),
+                "{want} (line {line}) expected, got {got:?} in {e:#?}"
             );
         }
-        assert_eq!(e.len(), 6, "{e:#?}");
     }
 
     #[test]
@@ -573,6 +585,9 @@ mod tests {
                 "{want} not in {e:#?}"
             );
         }
+        // A required key that is missing points at its table.
+        let e = errors("[kafka]\ntopics = [{ name = \"t\", kind = \"inference\" }]\n");
+        assert_eq!(e, ["kafka.brokers: is required (line 1)"], "{e:#?}");
         // Finite values are untouched; the empty config stays valid.
         Config::from_toml_str("[limits]\nmax_timestamp_skew = \"1h\"\n").expect("valid");
         Config::builtin();

@@ -243,6 +243,96 @@ fn remove(v: &mut toml::Value, steps: &[Step]) -> bool {
     v.as_table_mut().is_some_and(|t| t.remove(last).is_some())
 }
 
+/// Appends ` (line N)` to each `path: message` in `errors` that has no line yet (the
+/// errors of validation, which sees values, not the file): the line of the key at `path`,
+/// or of the nearest enclosing key that the file has, so that a required key that is
+/// missing points at its table. Notes, in parentheses, are left as they are.
+pub(super) fn add_lines(text: &str, errors: &mut [String]) {
+    let Ok(doc) = text.parse::<toml_edit::ImDocument<String>>() else {
+        return;
+    };
+    for e in errors.iter_mut() {
+        if e.starts_with('(') || e.contains(" (line ") {
+            continue;
+        }
+        let Some(steps) = parse_path(e) else {
+            continue;
+        };
+        if let Some(l) = (1..=steps.len())
+            .rev()
+            .find_map(|n| line_of(text, &doc, &steps[..n]))
+        {
+            e.push_str(&format!(" (line {l})"));
+        }
+    }
+}
+
+/// The N of an error's ` (line N)`.
+pub(super) fn line_in(e: &str) -> Option<usize> {
+    let rest = &e[e.rfind(" (line ")? + " (line ".len()..];
+    rest.strip_suffix(')')?.parse().ok()
+}
+
+/// The path at the start of `path: message`, as [`join`] and [`display`] spell it: dotted
+/// keys, bare or quoted as Rust debug-prints a string, and `[i]` indexes.
+fn parse_path(e: &str) -> Option<Vec<Step>> {
+    let b = e.as_bytes();
+    let mut i = 0;
+    let mut steps = Vec::new();
+    loop {
+        if b.get(i) == Some(&b'"') {
+            let mut key = String::new();
+            i += 1;
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    b'\\' => {
+                        key.push(match *b.get(i + 1)? {
+                            b'n' => '\n',
+                            b't' => '\t',
+                            b'r' => '\r',
+                            c => c as char,
+                        });
+                        i += 2;
+                    }
+                    _ => {
+                        let c = e[i..].chars().next()?;
+                        key.push(c);
+                        i += c.len_utf8();
+                    }
+                }
+            }
+            steps.push(Step::Key(key));
+        } else {
+            let start = i;
+            while b
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+            {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            steps.push(Step::Key(e[start..i].to_string()));
+        }
+        while b.get(i) == Some(&b'[') {
+            let start = i + 1;
+            let end = start + e[start..].find(']')?;
+            steps.push(Step::Index(e[start..end].parse().ok()?));
+            i = end + 1;
+        }
+        match *b.get(i)? {
+            b'.' => i += 1,
+            b':' => return Some(steps),
+            _ => return None,
+        }
+    }
+}
+
 /// The 1-based line of the key (or array element) at `steps`.
 fn line_of(text: &str, doc: &toml_edit::ImDocument<String>, steps: &[Step]) -> Option<usize> {
     use toml_edit::{Item, Table, Value};

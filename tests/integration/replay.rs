@@ -215,29 +215,41 @@ fn check_config_lists_every_error_with_its_path() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for path in [
-        "kafka.brokers",
-        "kafka.commit_interval",
-        "kafka.topics[0].kind",
-        "kafka.consumer_properties.\"enable.auto.commit\"",
-        "kafka.producer_properties.\"acks\"",
-        "http.listen",
-        "limits.max_versions_per_model",
-        "defaults.window",
-        "defaults.correction",
-        "models.fraud.psi_bins",
-        "models.fraud.reference_size",
-        "state.dirr",
-        "rules[0].severity",
-        "rules[0].rollback",
-        "rules[0].when.p_below",
-        "rules[1].name",
-        "rules[1].when.against",
-        "rules[2].when.p_below",
-    ] {
+    // Every error, by its path and the line of testdata/invalid/many-errors.toml it is on
+    // (a missing key: the line of its table), in the file's order.
+    let want = [
+        ("kafka.brokers", 2),
+        ("kafka.commit_interval", 4),
+        ("kafka.topics[0].kind", 7),
+        ("kafka.consumer_properties.\"enable.auto.commit\"", 9),
+        ("kafka.producer_properties.\"acks\"", 11),
+        ("http.listen", 14),
+        ("state.dirr", 17),
+        ("limits.max_versions_per_model", 20),
+        ("defaults.window", 23),
+        ("defaults.correction", 24),
+        ("models.fraud.psi_bins", 27),
+        ("models.fraud.reference_size", 28),
+        ("rules[0].severity", 32),
+        ("rules[0].rollback", 33),
+        ("rules[0].when.p_below", 34),
+        ("rules[1].name", 37),
+        ("rules[1].when.against", 38),
+        ("rules[2].when.p_below", 42),
+    ];
+    let listed: Vec<&str> = err.lines().skip(1).map(str::trim).collect();
+    assert!(
+        err.starts_with(&format!(
+            "testdata/invalid/many-errors.toml: {} error(s) in config:",
+            want.len()
+        )),
+        "{err}"
+    );
+    assert_eq!(listed.len(), want.len(), "{err}");
+    for (got, (path, line)) in listed.iter().zip(want) {
         assert!(
-            err.contains(&format!("{path}:")),
-            "missing {path} in:\n{err}"
+            got.starts_with(&format!("{path}: ")) && got.ends_with(&format!(" (line {line})")),
+            "expected {path} on line {line}, got {got:?} in:\n{err}"
         );
     }
 
