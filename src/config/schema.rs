@@ -64,17 +64,20 @@ fn display(base: &str, steps: &[Step]) -> String {
 /// parsed from; it only serves to give each error its line.
 pub(super) fn deserialize(text: &str, table: toml::Table) -> Schema {
     let doc = text.parse::<toml_edit::ImDocument<String>>().ok();
-    collect(toml::Value::Table(table), "", |steps| {
+    collect(toml::Value::Table(table), "", &[], |steps| {
         doc.as_ref().and_then(|d| line_of(text, d, steps))
     })
 }
 
 /// Deserialises `value`, found at `base` in the config, as a `T`, collecting every schema
-/// error by its path; `line(steps)` gives the line of a path below `base`, if known. Used
-/// for the whole file and for the tables validated by hand (detectors, `[metrics]`).
+/// error by its path; `line(steps)` gives the line of a path below `base`, if known, and
+/// `outer` names the keys of `value`'s top table that were read before (a detector's
+/// `kind`), so that a misspelt key is matched against them too. Used for the whole file and
+/// for the tables validated by hand (detectors, `[metrics]`).
 pub(super) fn collect<T: serde::de::DeserializeOwned>(
     mut value: toml::Value,
     base: &str,
+    outer: &[&str],
     line: impl Fn(&[Step]) -> Option<usize>,
 ) -> Schema<T> {
     let mut errors = Vec::new();
@@ -120,7 +123,7 @@ pub(super) fn collect<T: serde::de::DeserializeOwned>(
             .map(|l| format!(" (line {l})"))
             .unwrap_or_default();
         let mut message = match unknown_key(&message) {
-            Some(_) => message.replacen("unknown field", "unknown key", 1),
+            Some(key) => unknown_key_message(&key, &message, outer),
             None => message,
         };
         // serde names the Rust type it wanted (`expected struct RawRule`): a table, to a user.
@@ -210,6 +213,29 @@ fn lookup_mut<'a>(v: &'a mut toml::Value, steps: &[Step]) -> Option<&'a mut toml
         Step::Key(k) => v.as_table_mut()?.get_mut(k),
         Step::Index(i) => v.as_array_mut()?.get_mut(*i),
     })
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" for a user: the key it most likely
+/// meant when one is close (an edit or two away, as cargo and git suggest), else every
+/// key the table takes. `outer` are keys of the table read before serde saw it.
+fn unknown_key_message(key: &str, message: &str, outer: &[&str]) -> String {
+    // The backquoted names after the key: `expected `a``, `expected `a` or `b``,
+    // `expected one of `a`, `b`, ...`; none for "there are no fields".
+    let mut known: Vec<&str> = outer.to_vec();
+    known.extend(message.split('`').skip(3).step_by(2));
+    let close = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(key, k), *k))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, k)| *d <= (key.chars().count().max(k.chars().count()) / 3).max(1));
+    match close {
+        Some((_, k)) => format!("unknown key `{key}`; did you mean `{k}`?"),
+        None if known.is_empty() => format!("unknown key `{key}`: this table takes no keys"),
+        None => {
+            let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            format!("unknown key `{key}`, expected one of {}", list.join(", "))
+        }
+    }
 }
 
 /// The key an "unknown field `x`, expected ..." error names.
@@ -387,6 +413,29 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_key_gets_the_key_it_most_likely_meant() {
+        let serde = "unknown field `strem`, expected one of `k`, `h`, `warm_up`";
+        // `stream` was read before serde saw the table: it is matched too.
+        assert_eq!(
+            unknown_key_message("strem", serde, &["kind", "stream"]),
+            "unknown key `strem`; did you mean `stream`?"
+        );
+        assert_eq!(
+            unknown_key_message("Window", "unknown field `Window`, expected `window`", &[]),
+            "unknown key `Window`; did you mean `window`?"
+        );
+        // Nothing close: every key the table takes.
+        assert_eq!(
+            unknown_key_message("bogus", serde, &["kind"]),
+            "unknown key `bogus`, expected one of `kind`, `k`, `h`, `warm_up`"
+        );
+        assert_eq!(
+            unknown_key_message("x", "unknown field `x`, there are no fields", &[]),
+            "unknown key `x`: this table takes no keys"
+        );
+    }
+
+    #[test]
     fn every_schema_error_is_listed_by_path_and_line() {
         let s = schema(
             r#"
@@ -414,9 +463,9 @@ consumer_properties = { "enable.auto.commit" = false }
 "#,
         );
         let want = [
-            "limits.max_modles: unknown key `max_modles`, expected one of",
+            "limits.max_modles: unknown key `max_modles`; did you mean `max_models`?",
             "limits.max_versions_per_model: invalid type: string \"three\", expected u64 (line 4)",
-            "defaults.windw: unknown key `windw`",
+            "defaults.windw: unknown key `windw`; did you mean `window`? (line 7)",
             "defaults.rollback.enabled: invalid type: string \"yes\", expected a boolean (line 8)",
             "rules[1].for: invalid type: integer `5`, expected a string (line 15)",
             "models.fraud.exclude_features[1]: invalid type: integer `7`, expected a string (line 18)",

@@ -47,14 +47,16 @@ impl Errors {
 }
 
 /// A table validated by hand (a detector, `[metrics]`) read as a `T`, with every key that
-/// does not fit reported by its path below `path`; what fits is returned either way (its
+/// does not fit reported by its path below `path` (`outer`: its keys already read, such as
+/// `kind`); what fits is returned either way (its
 /// values are checked next, so that they are reported too).
 fn table_as<T: serde::de::DeserializeOwned>(
     errs: &mut Errors,
     path: &str,
+    outer: &[&str],
     table: toml::Table,
 ) -> Option<T> {
-    let s = super::schema::collect::<T>(toml::Value::Table(table), path, |_| None);
+    let s = super::schema::collect::<T>(toml::Value::Table(table), path, outer, |_| None);
     errs.0.extend(s.errors);
     s.raw
 }
@@ -393,7 +395,7 @@ fn metric_detectors(errs: &mut Errors, raw: Option<toml::Table>) -> Option<Metri
             true
         }
     };
-    let cfg: MetricDetectorConfig = table_as(errs, "metrics", t)?;
+    let cfg: MetricDetectorConfig = table_as(errs, "metrics", &[], t)?;
     for p in cfg.problems() {
         errs.push(format!("metrics.{}", p.field), p.message);
     }

@@ -170,7 +170,12 @@ fn labels(errs: &mut Errors, path: &str, base: &LabelSettings, l: &RawLabels) ->
         None => {}
         Some(toml::Value::String(n)) if n == "none" => s.change_detector = None,
         Some(toml::Value::Table(t)) => {
-            s.change_detector = online(errs, &format!("{path}.change_detector"), t.clone())
+            s.change_detector = online(
+                errs,
+                &format!("{path}.change_detector"),
+                &["kind"],
+                t.clone(),
+            )
         }
         Some(_) => errs.push(
             format!("{path}.change_detector"),
@@ -197,7 +202,13 @@ fn labels(errs: &mut Errors, path: &str, base: &LabelSettings, l: &RawLabels) ->
 const ONLINE_KINDS: [&str; 5] = ["adwin", "page_hinkley", "cusum", "ddm", "eddm"];
 
 /// Parses and validates one online detector table (`kind` plus its parameters).
-fn online(errs: &mut Errors, path: &str, table: toml::Table) -> Option<ChangeDetectorConfig> {
+/// `outer`: the keys of the table read before it gets here (`kind`, a detector's `stream`).
+fn online(
+    errs: &mut Errors,
+    path: &str,
+    outer: &[&str],
+    table: toml::Table,
+) -> Option<ChangeDetectorConfig> {
     // By kind, into the kind's own settings: through the tagged enum, serde would buffer
     // the table and lose the path of every error in it.
     let mut table = table;
@@ -212,11 +223,11 @@ fn online(errs: &mut Errors, path: &str, table: toml::Table) -> Option<ChangeDet
         }
     };
     let cfg = match kind.as_str() {
-        "adwin" => ChangeDetectorConfig::Adwin(table_as(errs, path, table)?),
-        "page_hinkley" => ChangeDetectorConfig::PageHinkley(table_as(errs, path, table)?),
-        "cusum" => ChangeDetectorConfig::Cusum(table_as(errs, path, table)?),
-        "ddm" => ChangeDetectorConfig::Ddm(table_as(errs, path, table)?),
-        "eddm" => ChangeDetectorConfig::Eddm(table_as(errs, path, table)?),
+        "adwin" => ChangeDetectorConfig::Adwin(table_as(errs, path, outer, table)?),
+        "page_hinkley" => ChangeDetectorConfig::PageHinkley(table_as(errs, path, outer, table)?),
+        "cusum" => ChangeDetectorConfig::Cusum(table_as(errs, path, outer, table)?),
+        "ddm" => ChangeDetectorConfig::Ddm(table_as(errs, path, outer, table)?),
+        "eddm" => ChangeDetectorConfig::Eddm(table_as(errs, path, outer, table)?),
         other => {
             errs.push(
                 format!("{path}.kind"),
@@ -280,7 +291,9 @@ fn detectors(
                     0.99
                 }
             };
-            if let Some(c) = table_as::<OnnxDetectorConfig>(errs, &p, t) {
+            if let Some(c) =
+                table_as::<OnnxDetectorConfig>(errs, &p, &["kind", "name", "quantile"], t)
+            {
                 match c.validate() {
                     Ok(()) => onnx.push(OnnxSpec {
                         name,
@@ -299,7 +312,7 @@ fn detectors(
         if kind == "multivariate" {
             let mut t = t.clone();
             t.remove("kind");
-            if let Some(c) = table_as::<MultivariateConfig>(errs, &p, t) {
+            if let Some(c) = table_as::<MultivariateConfig>(errs, &p, &["kind"], t) {
                 match c.validate() {
                     Ok(()) if multivariate.is_none() => multivariate = Some(c),
                     Ok(()) => errs.push(&p, "only one multivariate detector per model"),
@@ -353,7 +366,7 @@ fn detectors(
                 format!("{kind} watches a 0/1 error indicator: use stream = \"error\""),
             );
         }
-        if let (Some(stream), Some(detector)) = (stream, online(errs, &p, t)) {
+        if let (Some(stream), Some(detector)) = (stream, online(errs, &p, &["kind", "stream"], t)) {
             out.push(OnlineSpec { stream, detector });
         }
     }
