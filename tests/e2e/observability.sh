@@ -9,7 +9,8 @@
 #      every shipped dashboard is evaluated over the run through Prometheus' query API and
 #      must return no error and at least one series (except the expressions listed, with
 #      the reason, in dashboards/empty-when-healthy.json);
-#   3. `promtool check rules` accepts the shipped rules.
+#   3. `promtool check rules` accepts the shipped rules, and `promtool test rules` shows
+#      each of them firing on its failure and quiet on a healthy vigil.
 #
 # Starts everything on loopback ports of its own, stops it at the end, exits non-zero on any
 # failed check. Run from anywhere: bash tests/e2e/observability.sh
@@ -47,6 +48,8 @@ wait_http() {  # url what: bounded wait for a server to answer
 
 echo "== promtool check rules"
 promtool check rules config/prometheus/vigil-rules.yml
+echo "== promtool test rules"
+promtool test rules config/prometheus/vigil-rules.test.yml
 
 echo "== starting Alertmanager on :$am_port"
 cat > "$work/am.yml" <<YML
