@@ -5,7 +5,7 @@
 pub mod metrics;
 
 use crate::alert::state::ActiveAlert;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -69,9 +69,65 @@ async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     }
 }
 
-async fn alerts(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    let list = s.alerts.lock().map(|a| a.clone()).unwrap_or_default();
-    Json(serde_json::json!({ "status": "success", "data": { "alerts": list } }))
+/// The query parameters `/api/v1/alerts` filters on (the `generatorURL` vigil sends to
+/// Alertmanager links `?fingerprint=`). Each one given must match; a repeated one matches
+/// any of its values.
+const ALERT_FILTERS: [&str; 6] = [
+    "fingerprint",
+    "rule",
+    "model",
+    "version",
+    "state",
+    "severity",
+];
+
+fn alert_field<'a>(a: &'a ActiveAlert, key: &str) -> &'a str {
+    match key {
+        "fingerprint" => &a.fingerprint,
+        "rule" => &a.rule,
+        "model" => &a.model,
+        "version" => &a.version,
+        "state" => a.state.as_str(),
+        "severity" => a.severity.as_str(),
+        _ => unreachable!("checked against ALERT_FILTERS"),
+    }
+}
+
+async fn alerts(State(s): State<Arc<Shared>>, RawQuery(q): RawQuery) -> impl IntoResponse {
+    let mut filters: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
+        if !ALERT_FILTERS.contains(&k.as_ref()) {
+            let body = serde_json::json!({
+                "status": "error",
+                "errorType": "bad_data",
+                "error": format!(
+                    "unknown parameter {k:?}; filters are {}",
+                    ALERT_FILTERS.join(", ")
+                ),
+            });
+            return (StatusCode::BAD_REQUEST, Json(body));
+        }
+        match filters.iter_mut().find(|(f, _)| *f == k) {
+            Some((_, vs)) => vs.push(v.into_owned()),
+            None => filters.push((k.into_owned(), vec![v.into_owned()])),
+        }
+    }
+    let list: Vec<ActiveAlert> = s
+        .alerts
+        .lock()
+        .map(|a| {
+            a.iter()
+                .filter(|a| {
+                    filters
+                        .iter()
+                        .all(|(k, vs)| vs.iter().any(|v| v == alert_field(a, k)))
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = serde_json::json!({ "status": "success", "data": { "alerts": list } });
+    (StatusCode::OK, Json(body))
 }
 
 /// The HTTP router.
@@ -102,4 +158,83 @@ pub async fn serve(
             .await
     };
     Ok((bound, fut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::rule::Severity;
+    use crate::alert::state::AlertState;
+
+    fn alert(rule: &str, version: &str, state: AlertState, fingerprint: &str) -> ActiveAlert {
+        ActiveAlert {
+            rule: rule.into(),
+            model: "fraud".into(),
+            version: version.into(),
+            series: None,
+            state,
+            severity: Severity::Critical,
+            active_at: "2026-12-01T00:00:00Z".into(),
+            fired_at: None,
+            summary: String::new(),
+            details: serde_json::Value::Null,
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_alert_list_filters_on_the_query_so_a_generator_url_names_one_alert() {
+        let shared = Shared::new().expect("telemetry");
+        shared.set_alerts(vec![
+            alert("input_drift", "v2", AlertState::Firing, "aaaa"),
+            alert("error_rate_regression", "v2", AlertState::Pending, "bbbb"),
+            alert("input_drift", "v1", AlertState::Firing, "cccc"),
+        ]);
+        let stop = CancellationToken::new();
+        let (addr, serving) = serve("127.0.0.1:0".parse().unwrap(), shared, stop.clone())
+            .await
+            .expect("bind");
+        let server = tokio::spawn(serving);
+        let client =
+            crate::act::deliver::http_client(std::time::Duration::from_secs(10)).expect("client");
+        let get = |q: &'static str| {
+            let client = client.clone();
+            async move {
+                let r = client
+                    .get(format!("http://{addr}/api/v1/alerts{q}"))
+                    .send()
+                    .await
+                    .expect("GET");
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.expect("JSON");
+                let fps: Vec<String> = body["data"]["alerts"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|a| a["fingerprint"].as_str().unwrap_or("").to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (status, fps, body)
+            }
+        };
+        assert_eq!(get("").await.1, ["aaaa", "bbbb", "cccc"]);
+        assert_eq!(get("?fingerprint=bbbb").await.1, ["bbbb"]);
+        assert_eq!(get("?rule=input_drift&version=v2").await.1, ["aaaa"]);
+        assert_eq!(
+            get("?version=v1&version=v2&state=firing").await.1,
+            ["aaaa", "cccc"]
+        );
+        assert!(get("?fingerprint=zzzz").await.1.is_empty());
+        let (status, _, body) = get("?fingerprnt=aaaa").await;
+        assert_eq!(status, 400);
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("fingerprnt")),
+            "{body}"
+        );
+        stop.cancel();
+        server.await.expect("join").expect("served");
+    }
 }

@@ -84,18 +84,21 @@ impl Shape {
         if let Some(s) = &ev.series {
             labels.insert("series".to_string(), s.clone());
         }
-        let mut description = format!(
+        // What the alert compares with (the reference or the previous version) is in the
+        // summary, which its rule words; the version before this one is an annotation of
+        // its own, not a claim about the comparison.
+        let description = format!(
             "{} ({}) on model {} version {}: {}",
             ev.rule, ev.severity, ev.model, ev.version, ev.summary
         );
-        if let Some(p) = &ev.previous_version {
-            description.push_str(&format!(" (compared with version {p})"));
-        }
         let mut annotations = BTreeMap::from([
             ("summary".to_string(), ev.summary.clone()),
             ("description".to_string(), description),
             ("details".to_string(), ev.details.to_string()),
         ]);
+        if let Some(p) = &ev.previous_version {
+            annotations.insert("previous_version".into(), p.clone());
+        }
         if let Some(t) = &self.dashboard_url {
             annotations.insert("dashboard".into(), fill(t, ev));
         }

@@ -99,8 +99,9 @@ async fn a_firing_alert_is_posted_as_prometheus_does() {
     assert_eq!(
         ann["description"],
         "error_rate_regression (critical) on model fraud detector version v2: \
-         error_rate 8.80% vs 1.40% on the previous version v1 (compared with version v1)"
+         error_rate 8.80% vs 1.40% on the previous version v1"
     );
+    assert_eq!(ann["previous_version"], "v1");
     let details: Value =
         serde_json::from_str(ann["details"].as_str().expect("details is text")).expect("JSON");
     assert_eq!(details, event(AlertState::Firing, T0, T0).details);
