@@ -255,6 +255,13 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             state_dir,
         } => {
             let config = load(config.as_ref())?;
+            if !config.notify.is_empty() {
+                // Re-running a log must not page anyone or post commands to a live system.
+                vigil::say!(
+                    "vigil replay: [notify] is not used by a replay (it would page people again \
+                     for past events); alerts and commands go to --alerts-out and --commands-out"
+                );
+            }
             let opts = replay::ReplayOptions {
                 inputs: input,
                 alerts_out,

@@ -118,6 +118,68 @@ fn input_drift_fires_soon_and_never_rolls_back() {
 }
 
 #[test]
+fn a_replay_delivers_to_no_notifier_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_stream(
+        dir.path(),
+        "rollout.jsonl",
+        SimModel::generic("fraud", 20, 5),
+        12,
+        &[
+            phase(8_000, "v1", Behaviour::HEALTHY),
+            phase(12_000, "v2", Behaviour::REGRESSED),
+        ],
+    );
+    // A receiver that would see any connection: it is never accepted from, so one made
+    // would wait in its backlog.
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    receiver.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}/hook", receiver.local_addr().expect("addr"));
+    let config = dir.path().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[notify.webhooks]]\nname = \"alerts\"\nurl = \"{url}\"\nkind = \"alerts\"\n\n\
+             [[notify.webhooks]]\nname = \"commands\"\nurl = \"{url}\"\nkind = \"commands\"\n\n\
+             [[notify.alertmanager]]\nname = \"am\"\nurls = [\"http://{}\"]\n",
+            receiver.local_addr().expect("addr")
+        ),
+    )
+    .expect("write config");
+    let (a, c) = (
+        dir.path().join("alerts.jsonl"),
+        dir.path().join("commands.jsonl"),
+    );
+    let out = vigil()
+        .args(["replay", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .arg("--alerts-out")
+        .arg(&a)
+        .arg("--commands-out")
+        .arg(&c)
+        .output()
+        .expect("run vigil");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[notify] is not used by a replay"),
+        "{stderr}"
+    );
+    // It had something to deliver, and delivered it to the files only.
+    assert!(
+        read_lines(&a).iter().any(|e| e["state"] == "firing"),
+        "{stderr}"
+    );
+    assert_eq!(read_lines(&c).len(), 1, "{stderr}");
+    match receiver.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("a replay connected to a notifier: {other:?}"),
+    }
+}
+
+#[test]
 fn regressed_version_gets_exactly_one_dry_run_rollback() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = write_stream(
