@@ -588,6 +588,23 @@ mod tests {
         // A required key that is missing points at its table.
         let e = errors("[kafka]\ntopics = [{ name = \"t\", kind = \"inference\" }]\n");
         assert_eq!(e, ["kafka.brokers: is required (line 1)"], "{e:#?}");
+        // Every error of a webhook, not just its first; a window too small ever to be
+        // alerted on.
+        let e = errors(
+            "[defaults]\nwindow = \"100 records\"\nmin_window_records = 5000\n\n\
+             [[notify.webhooks]]\nname = \"w\"\nurl = \"not a url\"\nkind = \"alert\"\n",
+        );
+        for want in [
+            "defaults.min_window_records: min_window_records is 5000 but a window holds 100",
+            "notify.webhooks[0].url: ",
+            "notify.webhooks[0].kind: unknown \"alert\"",
+        ] {
+            assert!(
+                e.iter().any(|x| x.starts_with(want)),
+                "{want} not in {e:#?}"
+            );
+        }
+        assert_eq!(e.len(), 3, "{e:#?}");
         // Finite values are untouched; the empty config stays valid.
         Config::from_toml_str("[limits]\nmax_timestamp_skew = \"1h\"\n").expect("valid");
         Config::builtin();

@@ -49,6 +49,26 @@ pub(super) fn model(
     if let Some(v) = m.min_window_records {
         out.min_window_records = v;
     }
+    // Checked where either is set, so that it is reported once.
+    if let WindowSpec::Records(n) = out.window {
+        if out.min_window_records > n.get()
+            && (m.window.is_some() || m.min_window_records.is_some())
+        {
+            let at = match m.min_window_records {
+                Some(_) => "min_window_records",
+                None => "window",
+            };
+            errs.push(
+                format!("{path}.{at}"),
+                format!(
+                    "min_window_records is {} but a window holds {} records: no window would \
+                     ever be alerted on",
+                    out.min_window_records,
+                    n.get()
+                ),
+            );
+        }
+    }
     if let Some(v) = m.psi_bins {
         out.psi_bins = bounded(errs, &format!("{path}.psi_bins"), v, 2, 100) as usize;
     }

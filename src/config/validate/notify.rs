@@ -104,9 +104,10 @@ pub(super) fn notify(errs: &mut Errors, raw: &RawNotify) -> NotifiersConfig {
         if w.name.is_empty() {
             errs.push(format!("{path}.name"), "is required");
         }
-        let Some(u) = url(errs, &format!("{path}.url"), &w.url) else {
-            continue;
-        };
+        // A bad URL is reported and the rest of the webhook is still checked (the config is
+        // refused either way, so the stand-in URL is never used).
+        let u = url(errs, &format!("{path}.url"), &w.url)
+            .unwrap_or_else(|| reqwest::Url::parse("http://invalid.invalid/").expect("valid"));
         let mut c = WebhookConfig {
             name: w.name.clone(),
             url: u,
