@@ -222,6 +222,12 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
         },
         Cmd::Run { config: path } => {
             let config = load(Some(&path))?;
+            if config.state_dir.is_none() {
+                tracing::warn!(
+                    "no state.dir: alert and rollback state are not kept across restarts, so a \
+                     restart forgets the commands it issued; set [state] dir in production"
+                );
+            }
             let stop = CancellationToken::new();
             on_signal(stop.clone());
             let opts = run::RunOptions {

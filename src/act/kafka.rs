@@ -3,13 +3,34 @@
 //! effect of a batch of records to be acknowledged before it commits their offsets.
 
 use super::sink::SinkError;
+use crate::source::kafka::LogThrottle;
 use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::ClientContext;
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// The producer's callbacks: its client errors logged without flooding (see
+/// [`LogThrottle`]), as the consumer's are.
+#[derive(Default)]
+pub struct SinkContext {
+    errors: Mutex<LogThrottle>,
+}
+
+impl ClientContext for SinkContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let message = format!("{error}: {reason}");
+        let log = self.errors.lock().ok().and_then(|mut t| t.note(&message));
+        if let Some(repeated) = log {
+            tracing::error!(error = %message, repeated, "kafka producer error");
+        }
+    }
+}
 
 /// Producer of vigil's output topics.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<SinkContext>,
     inflight: Vec<(String, DeliveryFuture)>,
 }
 
@@ -32,12 +53,12 @@ impl KafkaSink {
         for (k, v) in properties {
             cfg.set(k, v);
         }
-        let producer: FutureProducer = cfg
+        let producer: FutureProducer<SinkContext> = cfg
             .set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            .create()
+            .create_with_context(SinkContext::default())
             .map_err(|e| SinkError::Kafka {
                 topic: "-".into(),
                 detail: e.to_string(),

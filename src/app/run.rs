@@ -225,6 +225,7 @@ pub async fn run(
 
     let mut fx = Effects::default();
     let mut dirty = false;
+    let mut consume_errors = crate::source::kafka::LogThrottle::default();
     let mut tick = tokio::time::interval(kcfg.commit_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -244,7 +245,9 @@ pub async fn run(
                 let msg = match msg {
                     Ok(m) => m,
                     Err(e) => {
-                        tracing::warn!(error = %e, "consume error");
+                        if let Some(repeated) = consume_errors.note(&e.to_string()) {
+                            tracing::warn!(error = %e, repeated, "consume error");
+                        }
                         continue;
                     }
                 };
