@@ -266,7 +266,14 @@ pub fn step(
             e.last_eval = obs.now;
             e.span = span;
             match e.state {
-                AlertState::Pending if !obs.fire.holds => (None, Some(AlertState::Inactive)),
+                AlertState::Pending if !obs.fire.holds => {
+                    // The event describes the alert that was pending (its active_at), with
+                    // the window that ended it.
+                    e.state = AlertState::Inactive;
+                    e.summary = summary();
+                    e.details = obs.fire.details.clone();
+                    (Some(e), Some(AlertState::Inactive))
+                }
                 AlertState::Pending => {
                     e.holding += 1;
                     e.summary = summary();
@@ -365,33 +372,9 @@ impl AlertTable {
                 if let Some(state) = entered {
                     out.push(event(e, state, r.end));
                 }
-                if entered != Some(AlertState::Resolved) {
+                if !matches!(entered, Some(AlertState::Resolved | AlertState::Inactive)) {
                     self.entries.insert(fp, e.clone());
                 }
-            } else if let Some(state) = entered {
-                // Pending -> inactive: the event still describes the alert that was pending.
-                let gone = AlertEntry {
-                    rule: rule.name.clone(),
-                    model: r.model.clone(),
-                    version: r.version.clone(),
-                    series: series.map(str::to_string),
-                    severity: rule.severity,
-                    state,
-                    active_at: r.end,
-                    active_window: r.window,
-                    fired_at: None,
-                    holding: 0,
-                    firing_windows: 0,
-                    quiet: 0,
-                    quiet_since: None,
-                    last_eval: r.end,
-                    span: 1,
-                    summary: rule.summary.clone().unwrap_or_else(|| fire.summary.clone()),
-                    details: fire.details.clone(),
-                    previous_version: r.previous_version.clone(),
-                    fingerprint: fp,
-                };
-                out.push(event(&gone, state, r.end));
             }
         }
         if r.kind == crate::record::WindowKind::Inference {
@@ -568,7 +551,7 @@ mod tests {
                 window: i as u64,
             };
             let (next, entered) = step(e.take(), rule, ("m", "v", None, None), obs);
-            e = if entered == Some(AlertState::Resolved) {
+            e = if matches!(entered, Some(AlertState::Resolved | AlertState::Inactive)) {
                 None
             } else {
                 next
@@ -611,6 +594,40 @@ mod tests {
         assert_eq!(
             run(&r, &seq),
             [Some(Pending), None, Some(Inactive), Some(Pending)]
+        );
+    }
+
+    #[test]
+    fn an_inactive_event_keeps_the_time_its_alert_became_pending() {
+        fn obs(fire: &Evaluation, now: i64) -> Observation<'_> {
+            Observation {
+                fire,
+                keep: fire.holds,
+                now,
+                start: now - 10,
+                window: (now / 10) as u64,
+            }
+        }
+        let eval = |holds: bool, summary: &str| Evaluation {
+            holds,
+            summary: summary.into(),
+            details: Value::Null,
+        };
+        let (yes, no) = (eval(true, "holds"), eval(false, "quiet again"));
+        let r = rule(Hold::Windows(3), Hold::Windows(0));
+        let key = ("m", "v", None, None);
+        let (e, _) = step(None, &r, key, obs(&yes, 10));
+        let (e, _) = step(e, &r, key, obs(&yes, 20));
+        let (gone, entered) = step(e, &r, key, obs(&no, 30));
+        assert_eq!(entered, Some(Inactive));
+        let ev = event(&gone.expect("the alert that went inactive"), Inactive, 30);
+        assert_eq!(
+            (ev.active_at.as_str(), ev.at.as_str(), ev.summary.as_str()),
+            (
+                ts_to_rfc3339(10).as_str(),
+                ts_to_rfc3339(30).as_str(),
+                "quiet again"
+            )
         );
     }
 
