@@ -136,7 +136,7 @@ def model():
             [(f'vigil_drift_statistic{{{sel}, feature=~"prediction.*"}}', "{{version}} {{feature}} vs {{baseline}}")], w=12)
     b.panel("timeseries", "Error rate by version", [('vigil_error_rate{model="$model"}', "{{version}}")], w=12, unit="percentunit",
             description="All versions of the model, to compare a rollout with its predecessor.")
-    b.panel("timeseries", "Latency quantiles", [(f'vigil_latency_milliseconds{{{sel}}}', "{{version}} p{{quantile}}")], w=12, unit="ms")
+    b.panel("timeseries", "Latency percentiles", [(f'vigil_latency_seconds{{{sel}}}', "{{version}} p{{percentile}}")], w=12, unit="s")
     b.panel("timeseries", "Inference records per second by version", [('sum by (version) (rate(vigil_inference_records_total{model="$model"}[5m]))', "{{version}}")], w=12, unit="reqps")
     b.panel("timeseries", "Alert state (1 pending, 2 firing)", [('vigil_alert_state{model="$model"}', "{{version}} {{rule}}")], w=12)
     b.panel("timeseries", "Realised performance on labelled traffic", [(f'vigil_performance{{{sel}}}', "{{version}} {{metric}}")], w=12,

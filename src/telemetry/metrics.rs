@@ -41,8 +41,10 @@ pub mod names {
     pub const DRIFT_PSI: &str = "vigil_drift_psi";
     /// Gauge: error rate of the latest window, by `model`, `version`.
     pub const ERROR_RATE: &str = "vigil_error_rate";
-    /// Gauge: latency quantile of the latest window in ms, by `model`, `version`, `quantile`.
-    pub const LATENCY: &str = "vigil_latency_milliseconds";
+    /// Gauge: a latency percentile of the latest window in seconds (Prometheus' base unit),
+    /// by `model`, `version`, `percentile` (50, 95, 99). Not `quantile`: that label belongs
+    /// to summaries, which this is not.
+    pub const LATENCY: &str = "vigil_latency_seconds";
     /// Gauge: alert state (0 inactive, 1 pending, 2 firing), by `rule`, `model`, `version`,
     /// `severity`.
     pub const ALERT_STATE: &str = "vigil_alert_state";
@@ -83,7 +85,8 @@ pub mod names {
     /// `version`.
     pub const ESTIMATE_ERROR: &str = "vigil_estimate_error";
     /// Gauge: the latest anomaly score of a serving-metric series, by `series` (capped by
-    /// `limits.max_metric_series`) and `detector` (`anomaly` for the combined score,
+    /// `limits.max_metric_series`), its `metric` name, `model` and `version` (its labels of
+    /// those names, empty if it has none) and `detector` (`anomaly` for the combined score,
     /// `robust_z`, `ewma`, `seasonal`, `pattern`, `novelty`, `sustained`).
     pub const METRIC_ANOMALY: &str = "vigil_metric_anomaly_score";
     /// Counter: labels joined to their predictions.
@@ -264,7 +267,7 @@ impl Metrics {
             error_rate: gauge(names::ERROR_RATE, "Error rate of the latest window."),
             latency: gauge(
                 names::LATENCY,
-                "Latency quantile of the latest window (ms).",
+                "Latency percentile of the latest window (seconds).",
             ),
             alert_state: meter
                 .u64_gauge(names::ALERT_STATE)
@@ -449,14 +452,20 @@ impl Metrics {
 
     fn report(&self, r: &WindowReport) {
         if let Some(m) = &r.metric {
-            let series = KeyValue::new("series", m.series.clone());
-            self.metric_anomaly.record(
-                m.anomaly,
-                &[series.clone(), KeyValue::new("detector", "anomaly")],
-            );
+            // `series` identifies it; `metric`, `model` and `version` (empty when the
+            // sample had none) are there to select on.
+            let labels = |detector: &str| {
+                [
+                    KeyValue::new("series", m.series.clone()),
+                    KeyValue::new("metric", m.name.clone()),
+                    KeyValue::new("model", r.model.clone()),
+                    KeyValue::new("version", r.version.clone()),
+                    KeyValue::new("detector", detector.to_string()),
+                ]
+            };
+            self.metric_anomaly.record(m.anomaly, &labels("anomaly"));
             for (d, v) in &m.scores {
-                self.metric_anomaly
-                    .record(*v, &[series.clone(), KeyValue::new("detector", d.clone())]);
+                self.metric_anomaly.record(*v, &labels(d));
             }
             return;
         }
@@ -504,15 +513,15 @@ impl Metrics {
         if let Some(e) = r.ops.error_rate {
             self.error_rate.record(e, &mv);
         }
-        for (q, v) in [
-            ("0.5", r.ops.latency_p50),
-            ("0.95", r.ops.latency_p95),
-            ("0.99", r.ops.latency_p99),
+        for (p, ms) in [
+            ("50", r.ops.latency_p50),
+            ("95", r.ops.latency_p95),
+            ("99", r.ops.latency_p99),
         ] {
-            if let Some(v) = v {
+            if let Some(ms) = ms {
                 let mut l = mv.to_vec();
-                l.push(KeyValue::new("quantile", q));
-                self.latency.record(v, &l);
+                l.push(KeyValue::new("percentile", p));
+                self.latency.record(ms / 1000.0, &l);
             }
         }
     }
@@ -712,6 +721,7 @@ mod tests {
         };
         let metric = WindowReport {
             kind: crate::record::WindowKind::Metric,
+            model: "fraud".into(),
             metric: Some(crate::record::MetricSection {
                 series: "gpu_utilization{model=\"fraud\"}".into(),
                 name: "gpu_utilization".into(),
@@ -740,6 +750,37 @@ mod tests {
             dropped_values: Some(("fraud".into(), 2, 0)),
             ..Effects::default()
         }
+    }
+
+    #[test]
+    fn latency_is_in_seconds_by_percentile_and_metric_scores_select_by_model() {
+        let m = Metrics::new().expect("metrics");
+        m.observe(&effects());
+        let text = m.render();
+        let line = |name: &str, has: &[&str]| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{name}{{")) && has.iter().all(|h| l.contains(h)))
+                .unwrap_or_else(|| panic!("no {name} with {has:?} in:\n{text}"))
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .expect("a value")
+        };
+        // The fixture's window has p99 30 ms.
+        assert_eq!(
+            line(names::LATENCY, &["percentile=\"99\"", "version=\"v2\""]),
+            0.03
+        );
+        assert!(!text.contains("quantile="), "{text}");
+        let score = line(
+            names::METRIC_ANOMALY,
+            &[
+                "metric=\"gpu_utilization\"",
+                "model=\"fraud\"",
+                "detector=\"robust_z\"",
+            ],
+        );
+        assert_eq!(score, 0.2);
     }
 
     #[test]
