@@ -10,7 +10,8 @@
 #      must return no error and at least one series (except the expressions listed, with
 #      the reason, in dashboards/empty-when-healthy.json);
 #   3. `promtool check rules` accepts the shipped rules, and `promtool test rules` shows
-#      each of them firing on its failure and quiet on a healthy vigil.
+#      each of them firing on its failure and quiet on a healthy vigil;
+#   4. `promtool check metrics` finds nothing to lint in /metrics while alerts fire.
 #
 # Starts everything on loopback ports of its own, stops it at the end, exits non-zero on any
 # failed check. Run from anywhere: bash tests/e2e/observability.sh
@@ -91,6 +92,11 @@ start=$(date +%s)
 demo=$!
 pids+=($demo)
 python3 tests/e2e/check.py alertmanager-firing "$am" || { cat "$work/demo.log"; exit 1; }
+echo "== promtool check metrics on vigil's /metrics, alerts firing"
+python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+  "http://127.0.0.1:$vigil_port/metrics" > "$work/metrics.txt"
+promtool check metrics < "$work/metrics.txt" \
+  || { echo "FAIL: promtool check metrics found the problems above" >&2; exit 1; }
 wait "$demo" || { echo "FAIL: vigil demo exited non-zero" >&2; cat "$work/demo.log"; exit 1; }
 end=$(date +%s)
 python3 tests/e2e/check.py alertmanager-resolved "$am" || { cat "$work/demo.log"; exit 1; }
