@@ -1,6 +1,6 @@
 //! A real HTTP peer for the notifier tests: an axum server on 127.0.0.1:0 that hands every
 //! request it receives to the test through a channel (so tests await requests instead of
-//! sleeping), answers with scripted statuses, and can hold its answers until the test
+//! sleeping), answers with scripted statuses (an error one with a body that says so), and can hold its answers until the test
 //! releases them (to fill queues or stall a shutdown deterministically).
 
 use axum::body::Bytes;
@@ -55,7 +55,7 @@ async fn handle(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, String) {
     let _ = s.tx.send(Received {
         uri: uri.to_string(),
         headers,
@@ -72,7 +72,13 @@ async fn handle(
         .expect("script lock")
         .pop_front()
         .unwrap_or(200);
-    StatusCode::from_u16(code).expect("a valid status")
+    // An error answer says why in its body, as real receivers do.
+    let why = if code < 300 {
+        String::new()
+    } else {
+        format!("test server:\n  scripted HTTP {code}\n")
+    };
+    (StatusCode::from_u16(code).expect("a valid status"), why)
 }
 
 impl TestServer {

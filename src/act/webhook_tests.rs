@@ -206,6 +206,7 @@ async fn a_400_is_not_retried() {
             notifier: "commands".into(),
             endpoint: deliver::redact_url(&server.url),
             status: 400,
+            reason: "test server: scripted HTTP 400".into(),
         }
     );
     let s = n.stats("commands").expect("stats");

@@ -58,7 +58,7 @@ pub enum DeliveryError {
     },
     /// The endpoint answered with a status that retrying cannot fix (4xx other than 408
     /// and 429, or 3xx).
-    #[error("{notifier}: {endpoint} rejected the request with HTTP {status}")]
+    #[error("{notifier}: {endpoint} rejected the request with HTTP {status}: {reason:?}")]
     Rejected {
         /// Notifier name.
         notifier: String,
@@ -66,6 +66,9 @@ pub enum DeliveryError {
         endpoint: String,
         /// The HTTP status.
         status: u16,
+        /// The start of the answer's body, on one line: where a receiver says why
+        /// (Alertmanager names the offending field).
+        reason: String,
     },
     /// Transient failures until `max_attempts` or `max_age` ran out.
     #[error("{notifier}: {endpoint}: gave up after {attempts} attempt(s): {last}")]
@@ -344,7 +347,7 @@ async fn run(
 /// How one attempt went.
 enum Attempt {
     Ok,
-    Permanent(StatusCode),
+    Permanent(StatusCode, String),
     Transient {
         what: String,
         retry_after: Option<Duration>,
@@ -379,7 +382,7 @@ async fn attempt(ep: &Endpoint, job: &Job) -> Attempt {
                     retry_after,
                 }
             } else {
-                Attempt::Permanent(status)
+                Attempt::Permanent(status, body_excerpt(resp).await)
             }
         }
         Err(e) => Attempt::Transient {
@@ -387,6 +390,25 @@ async fn attempt(ep: &Endpoint, job: &Job) -> Attempt {
             retry_after: None,
         },
     }
+}
+
+/// Bytes of a rejecting answer's body kept for the error (a receiver may send much more).
+const REASON_BYTES: usize = 512;
+
+/// The first [`REASON_BYTES`] of a body, read no further, as one line of text.
+async fn body_excerpt(mut resp: reqwest::Response) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < REASON_BYTES {
+        match resp.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    buf.truncate(REASON_BYTES);
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A reqwest error as text without its URL: its kind and its causes.
@@ -420,11 +442,12 @@ async fn deliver(
         attempts += 1;
         match attempt(ep, job).await {
             Attempt::Ok => return Ok(()),
-            Attempt::Permanent(status) => {
+            Attempt::Permanent(status, reason) => {
                 return Err(DeliveryError::Rejected {
                     notifier: meter.name().to_string(),
                     endpoint: endpoint(),
                     status: status.as_u16(),
+                    reason,
                 })
             }
             Attempt::Transient { what, retry_after } => {
