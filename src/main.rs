@@ -290,9 +290,11 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             if s.unmonitored_values > 0 {
                 vigil::say!(
                     "vigil replay: {} feature value(s) not monitored: of another type than \
-                     their feature's series or beyond limits.max_features_per_model \
-                     (vigil_feature_values_dropped_total)",
-                    s.unmonitored_values
+                     their feature's series, beyond limits.max_features_per_model, or of a \
+                     feature the reference does not have ({} of them; a baseline with the \
+                     feature monitors it) (vigil_feature_values_dropped_total)",
+                    s.unmonitored_values,
+                    s.not_in_reference
                 );
             }
             if s.models_evicted > 0 {

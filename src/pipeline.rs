@@ -40,9 +40,9 @@ pub struct Effects {
     pub evicted_model: Option<(String, bool)>,
     /// A serving-metric series was forgotten to make room for a new one.
     pub evicted_series: bool,
-    /// Feature values of this record that were not monitored: (model, of the wrong type
-    /// for their series, beyond the model's feature cap); `None` when all were.
-    pub dropped_values: Option<(String, u64, u64)>,
+    /// Feature values of this record that were not monitored, with the model; `None` when
+    /// all were.
+    pub dropped_values: Option<(String, crate::route::DroppedValues)>,
     /// What the label side did (joins, expiries); its reports are moved to `reports`.
     pub labels: LabelEffects,
 }
@@ -364,9 +364,8 @@ impl Pipeline {
                 )?;
                 out.reports = routed.reports;
                 out.reference_completed = routed.reference_completed;
-                if routed.dropped_values != (0, 0) {
-                    let (mismatched, beyond_cap) = routed.dropped_values;
-                    out.dropped_values = Some((r.model.to_string(), mismatched, beyond_cap));
+                if !routed.dropped_values.is_empty() {
+                    out.dropped_values = Some((r.model.to_string(), routed.dropped_values));
                 }
                 let why = if routed.evicted_model.is_some() {
                     "its model was silent for limits.evict_idle_after, and limits.max_models \

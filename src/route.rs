@@ -110,6 +110,30 @@ pub struct ScoreWindow {
     pub n: u64,
 }
 
+/// A record's feature values that were not monitored, by why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedValues {
+    /// Of a type other than their feature's series (a string in a numeric feature).
+    pub mismatched: u64,
+    /// Of features beyond `limits.max_features_per_model`.
+    pub beyond_cap: u64,
+    /// Of features the model's reference does not have (it had no value for them, or
+    /// they came with a later version): only a re-pinned reference monitors them.
+    pub not_in_reference: u64,
+}
+
+impl DroppedValues {
+    /// Whether every value was monitored.
+    pub fn is_empty(&self) -> bool {
+        *self == DroppedValues::default()
+    }
+
+    /// Values not monitored, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.mismatched + self.beyond_cap + self.not_in_reference
+    }
+}
+
 /// What routing one record produced.
 #[derive(Debug, Default)]
 pub struct Routed {
@@ -123,9 +147,8 @@ pub struct Routed {
     pub evicted_model: Option<(String, bool)>,
     /// The model's reference profile was completed by this record.
     pub reference_completed: Option<String>,
-    /// This record's feature values that were not monitored: (of a type other than their
-    /// series', of a feature beyond `limits.max_features_per_model`).
-    pub dropped_values: (u64, u64),
+    /// This record's feature values that were not monitored.
+    pub dropped_values: DroppedValues,
 }
 
 /// All per-model state.
@@ -401,7 +424,7 @@ impl Router {
             model.current_version = Some(rec.version.to_string());
         }
 
-        let dropped = model.index.resolve(
+        let (dropped, unknown) = model.index.resolve(
             rec,
             limits.max_features_per_model,
             &cfg.exclude_features,
@@ -410,11 +433,12 @@ impl Router {
         if dropped > 0 {
             model.dropped_features += 1;
         }
-        out.dropped_values.1 = dropped as u64;
+        out.dropped_values.beyond_cap = dropped as u64;
+        out.dropped_values.not_in_reference = unknown as u64;
 
         let profile = match &mut model.reference {
             Reference::Building(acc) => {
-                out.dropped_values.0 =
+                out.dropped_values.mismatched =
                     acc.push(rec, &self.slots, caps(cfg, config, true), |_| None, None);
                 if let Some(b) = model.multivariate.as_mut() {
                     b.push(&rec.features);
@@ -504,7 +528,7 @@ impl Router {
             .versions
             .get_mut(rec.version.as_ref())
             .expect("present");
-        out.dropped_values.0 = state.acc.push(
+        out.dropped_values.mismatched = state.acc.push(
             rec,
             &self.slots,
             caps(cfg, config, false),

@@ -126,8 +126,10 @@ pub struct Summary {
     /// Windows evaluated.
     pub windows: u64,
     /// Feature values of accepted records that were not monitored (of the other type than
-    /// their series, or beyond the model's feature cap).
+    /// their series, beyond the model's feature cap, or of a feature not in the reference).
     pub unmonitored_values: u64,
+    /// Of those, the values of features the model's reference does not have.
+    pub not_in_reference: u64,
     /// Serving-metric samples scored.
     pub metric_samples: u64,
     /// Idle models forgotten to make room for new ones.
@@ -222,8 +224,9 @@ impl Outputs {
         payload: &[u8],
     ) -> Result<(), ShipError> {
         self.summary.records += 1;
-        if let Some((_, mismatched, beyond_cap)) = &fx.dropped_values {
-            self.summary.unmonitored_values += mismatched + beyond_cap;
+        if let Some((_, d)) = &fx.dropped_values {
+            self.summary.unmonitored_values += d.total();
+            self.summary.not_in_reference += d.not_in_reference;
         }
         if let Some((m, _)) = &fx.evicted_model {
             self.summary.models_evicted += 1;

@@ -51,16 +51,18 @@ impl FeatureIndex {
     }
 
     /// Resolves the slot of each of `rec`'s features into `slots` (`None`: not monitored).
-    /// Returns how many features were dropped because the index is full.
+    /// Returns how many values (not null) were dropped because the index is full, and how
+    /// many because it is frozen (the reference is complete) without their feature.
     pub fn resolve(
         &mut self,
         rec: &InferenceRecord<'_>,
         max: usize,
         excluded: &[String],
         slots: &mut Vec<Option<usize>>,
-    ) -> usize {
+    ) -> (usize, usize) {
         slots.clear();
         let mut dropped = 0;
+        let mut unknown = 0;
         for (pos, (name, value)) in rec.features.iter().enumerate() {
             if let Some(&s) = self.last_order.get(pos) {
                 if self.names[s] == name.as_ref() {
@@ -70,7 +72,13 @@ impl FeatureIndex {
             }
             let slot = match self.index.get(name.as_ref()) {
                 Some(&s) => Some(s),
-                None if self.frozen || excluded.iter().any(|x| x == name.as_ref()) => None,
+                None if excluded.iter().any(|x| x == name.as_ref()) => None,
+                None if self.frozen => {
+                    if !matches!(value, FeatureValue::Null) {
+                        unknown += 1;
+                    }
+                    None
+                }
                 // A null says nothing about the feature: it takes a slot only once a value
                 // comes, so a record of a thousand null junk names cannot fill the index.
                 None if matches!(value, FeatureValue::Null) => None,
@@ -94,7 +102,7 @@ impl FeatureIndex {
             }
             slots.push(slot);
         }
-        dropped
+        (dropped, unknown)
     }
 }
 
@@ -325,7 +333,7 @@ mod tests {
             .into_iter()
             .map(|n| (n, FeatureValue::Null))
             .collect();
-        assert_eq!(index.resolve(&rec(junk), 2, &[], &mut slots), 0);
+        assert_eq!(index.resolve(&rec(junk), 2, &[], &mut slots), (0, 0));
         assert_eq!(slots, vec![None; 4]);
         assert!(index.names.is_empty());
         // Real features still get the two slots.
@@ -334,15 +342,27 @@ mod tests {
             ("b", FeatureValue::Null),
             ("b", FeatureValue::Cat(Cow::Borrowed("x"))),
         ]);
-        assert_eq!(index.resolve(&real, 2, &[], &mut slots), 0);
+        assert_eq!(index.resolve(&real, 2, &[], &mut slots), (0, 0));
         assert_eq!(slots, vec![Some(0), None, Some(1)]);
         // Once known, a feature's nulls resolve to its slot (they count as missing there).
         let later = rec(vec![
             ("b", FeatureValue::Null),
             ("c", FeatureValue::Num(2.0)),
         ]);
-        assert_eq!(index.resolve(&later, 2, &[], &mut slots), 1);
+        assert_eq!(index.resolve(&later, 2, &[], &mut slots), (1, 0));
         assert_eq!(slots, vec![Some(1), None]);
+        // Frozen (the reference is complete): a new feature's values are counted as not in
+        // the reference, its nulls are not; excluded features are neither.
+        index.frozen = true;
+        let after = rec(vec![
+            ("a", FeatureValue::Num(3.0)),
+            ("new", FeatureValue::Num(1.0)),
+            ("new2", FeatureValue::Null),
+            ("skip", FeatureValue::Num(1.0)),
+        ]);
+        let excluded = ["skip".to_string()];
+        assert_eq!(index.resolve(&after, 8, &excluded, &mut slots), (0, 1));
+        assert_eq!(slots, vec![Some(0), None, None, None]);
     }
 
     #[test]

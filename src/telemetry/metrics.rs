@@ -22,7 +22,8 @@ pub mod names {
     pub const REJECTED: &str = "vigil_records_rejected_total";
     /// Counter: feature values of accepted records that were not monitored, by `model`,
     /// `reason` (`type_mismatch`: not the type of the feature's series; `too_many_features`:
-    /// a feature beyond `limits.max_features_per_model`).
+    /// a feature beyond `limits.max_features_per_model`; `not_in_reference`: a feature the
+    /// model's complete reference does not have).
     pub const FEATURE_VALUES_DROPPED: &str = "vigil_feature_values_dropped_total";
     /// Counter: idle models and metric series forgotten to make room for new ones at
     /// `limits.max_models` / `limits.max_metric_series`, by `kind` (`model`,
@@ -372,10 +373,11 @@ impl Metrics {
             self.rejected
                 .add(1, &[KeyValue::new("reason", r.reason.as_str())]);
         }
-        if let Some((model, mismatched, beyond_cap)) = &fx.dropped_values {
+        if let Some((model, d)) = &fx.dropped_values {
             for (reason, n) in [
-                ("type_mismatch", *mismatched),
-                ("too_many_features", *beyond_cap),
+                ("type_mismatch", d.mismatched),
+                ("too_many_features", d.beyond_cap),
+                ("not_in_reference", d.not_in_reference),
             ] {
                 if n > 0 {
                     self.feature_values_dropped.add(
@@ -747,7 +749,13 @@ mod tests {
             ],
             reference_completed: Some("fraud".into()),
             evicted_model: Some(("idle".into(), true)),
-            dropped_values: Some(("fraud".into(), 2, 0)),
+            dropped_values: Some((
+                "fraud".into(),
+                crate::route::DroppedValues {
+                    mismatched: 2,
+                    ..Default::default()
+                },
+            )),
             ..Effects::default()
         }
     }
