@@ -287,6 +287,17 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 s.alerts,
                 s.commands.len()
             );
+            if s.labels > 0 {
+                vigil::say!(
+                    "vigil replay: {} label(s): {} joined to their prediction, {} left unjoined \
+                     (no prediction within [labels] ttl, or the join store full), {} still \
+                     waiting for theirs at the end",
+                    s.labels,
+                    s.labels_joined,
+                    s.labels_unjoined,
+                    s.labels_waiting
+                );
+            }
             if s.unmonitored_values > 0 {
                 vigil::say!(
                     "vigil replay: {} feature value(s) not monitored: of another type than \

@@ -130,6 +130,15 @@ pub struct Summary {
     pub unmonitored_values: u64,
     /// Of those, the values of features the model's reference does not have.
     pub not_in_reference: u64,
+    /// Label records accepted.
+    pub labels: u64,
+    /// Labels joined to their prediction.
+    pub labels_joined: u64,
+    /// Labels that left the join store unjoined (expired, evicted at its cap, or with a
+    /// key over the size limit).
+    pub labels_unjoined: u64,
+    /// Labels still waiting for their prediction at the end (replay).
+    pub labels_waiting: u64,
     /// Serving-metric samples scored.
     pub metric_samples: u64,
     /// Idle models forgotten to make room for new ones.
@@ -224,6 +233,9 @@ impl Outputs {
         payload: &[u8],
     ) -> Result<(), ShipError> {
         self.summary.records += 1;
+        if fx.accepted == Some(crate::record::RecordKind::Label) {
+            self.summary.labels += 1;
+        }
         if let Some((_, d)) = &fx.dropped_values {
             self.summary.unmonitored_values += d.total();
             self.summary.not_in_reference += d.not_in_reference;

@@ -64,6 +64,7 @@ pub fn replay(config: Arc<Config>, opts: &ReplayOptions) -> anyhow::Result<Summa
         pipeline.seed_issued(log.keys().cloned());
         out.command_log = Some(log);
     }
+    let join_before = *pipeline.state().labels.join.stats();
     let mut fx = Effects::default();
     for input in &opts.inputs {
         let name = input.display().to_string();
@@ -82,5 +83,12 @@ pub fn replay(config: Arc<Config>, opts: &ReplayOptions) -> anyhow::Result<Summa
         }
     }
     out.flush_lines()?;
+    // The join store's counters are cumulative (a state dir keeps them): this run's share.
+    let join = &pipeline.state().labels.join;
+    let (now, was) = (join.stats(), &join_before);
+    out.summary.labels_joined = now.joined - was.joined;
+    out.summary.labels_unjoined = (now.expired_labels + now.evicted_labels + now.too_long_labels)
+        - (was.expired_labels + was.evicted_labels + was.too_long_labels);
+    out.summary.labels_waiting = join.pending_labels() as u64;
     Ok(out.summary)
 }

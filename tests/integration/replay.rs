@@ -44,6 +44,8 @@ struct Replay {
     alerts: Vec<serde_json::Value>,
     commands: Vec<serde_json::Value>,
     scores: Vec<serde_json::Value>,
+    /// What it told the user (the summary lines).
+    stderr: String,
 }
 
 fn replay(dir: &Path, input: &Path, extra: &[&str]) -> Replay {
@@ -74,6 +76,7 @@ fn replay(dir: &Path, input: &Path, extra: &[&str]) -> Replay {
         alerts: read_lines(&a),
         commands: read_lines(&c),
         scores: read_lines(&s),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
@@ -415,6 +418,16 @@ fn concept_drift_that_only_labels_reveal_raises_an_alert() {
     let input = dir.path().join("labelled.jsonl");
     std::fs::write(&input, text).expect("write");
     let r = replay(dir.path(), &input, &[]);
+    // Every prediction has its label 30 s later (well within the 1 h TTL): all 16,000 are
+    // joined, none are left over.
+    assert!(
+        r.stderr.contains(
+            "16000 label(s): 16000 joined to their prediction, 0 left unjoined (no prediction \
+             within [labels] ttl, or the join store full), 0 still waiting"
+        ),
+        "{}",
+        r.stderr
+    );
     let fired: Vec<&str> = r
         .alerts
         .iter()
