@@ -53,7 +53,7 @@ pub(super) fn parse_error(bytes: &[u8], e: serde_json::Error) -> Rejection {
     if msg.starts_with("number out of range") {
         return reject(
             RejectReason::NonFinite,
-            format!("number out of range ({msg})"),
+            format!("{msg}: beyond f64's range (about 1.8e308), which no detector can use"),
         );
     }
     if e.is_syntax() && contains_non_finite_token(bytes) {
