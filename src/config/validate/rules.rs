@@ -100,7 +100,7 @@ fn probability(errs: &mut Errors, path: String, v: Option<f64>) -> Option<f64> {
             errs.push(
                 path,
                 format!(
-                    "must be at least {MIN_P_THRESHOLD:e}, got {p:e} (p-values below {:e} \
+                    "must be at least {MIN_P_THRESHOLD:e}, got {p:e} (KS p-values below {:e} \
                      are reported as {:e})",
                     KsMemo::P_FLOOR,
                     KsMemo::P_FLOOR
