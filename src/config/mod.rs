@@ -605,6 +605,30 @@ mod tests {
             );
         }
         assert_eq!(e.len(), 3, "{e:#?}");
+        // Thresholds that could never, or would always, hold.
+        let e = errors(
+            r#"
+            [[rules]]
+            name = "a"
+            when = { kind = "ops_ratio", signal = "error_rate", against = "previous_version", ratio = 0.5 }
+            [[rules]]
+            name = "b"
+            when = { kind = "ops_above", signal = "error_rate", above = 2 }
+            [[rules]]
+            name = "c"
+            when = { kind = "ops_above", signal = "latency_p99", above = 250 }
+            "#,
+        );
+        for want in [
+            "rules[0].when.ratio: must be at least 1, got 0.5",
+            "rules[1].when.above: must be in [0, 1) for error_rate",
+        ] {
+            assert!(
+                e.iter().any(|x| x.starts_with(want)),
+                "{want} not in {e:#?}"
+            );
+        }
+        assert_eq!(e.len(), 2, "{e:#?}");
         // Finite values are untouched; the empty config stays valid.
         Config::from_toml_str("[limits]\nmax_timestamp_skew = \"1h\"\n").expect("valid");
         Config::builtin();

@@ -176,8 +176,15 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 errs.push(format!("{path}.ratio"), "is required");
                 1.0
             });
-            if ratio <= 0.0 || !ratio.is_finite() {
-                errs.push(format!("{path}.ratio"), "must be > 0");
+            if !(ratio >= 1.0 && ratio.is_finite()) {
+                // signal > ratio x baseline: below 1 it holds on a signal that got better.
+                errs.push(
+                    format!("{path}.ratio"),
+                    format!(
+                        "must be at least 1, got {ratio} (the condition is signal > ratio x \
+                         baseline; for a fall, use ops_drop)"
+                    ),
+                );
             }
             Condition::OpsRatio {
                 signal: signal(errs)?,
@@ -187,13 +194,25 @@ fn condition(errs: &mut Errors, path: &str, c: &RawCondition) -> Option<Conditio
                 max_p,
             }
         }
-        "ops_above" => Condition::OpsAbove {
-            signal: signal(errs)?,
-            above: c.above.unwrap_or_else(|| {
+        "ops_above" => {
+            let signal = signal(errs)?;
+            let above = c.above.unwrap_or_else(|| {
                 errs.push(format!("{path}.above"), "is required");
                 0.0
-            }),
-        },
+            });
+            // Shares are in [0, 1]: a threshold at or past 1 could never be crossed.
+            let share = matches!(signal, OpsSignal::ErrorRate | OpsSignal::EstimatedAccuracy);
+            if share && !(0.0..1.0).contains(&above) {
+                errs.push(
+                    format!("{path}.above"),
+                    format!(
+                        "must be in [0, 1) for {}, a share (0.05 is 5%), got {above}",
+                        signal.as_str()
+                    ),
+                );
+            }
+            Condition::OpsAbove { signal, above }
+        }
         "ops_drop" => Condition::OpsDrop {
             signal: signal(errs)?,
             against: against(errs)?,
