@@ -40,6 +40,14 @@ fn prediction<'a>(v: Option<Json<'a>>) -> Result<Prediction<'a>, Rejection> {
                 }
             }
             if let Some(xs) = probs {
+                if xs.is_empty() {
+                    // No class, no confidence: a producer bug to hear about, not a record
+                    // to count as a prediction.
+                    return Err(reject(
+                        RejectReason::WrongType,
+                        "prediction.probs: expected one probability per class, got none",
+                    ));
+                }
                 let mut best: Option<(usize, f64)> = None;
                 for (i, x) in xs.iter().enumerate() {
                     let path = || format!("prediction.probs[{i}]");

@@ -149,6 +149,11 @@ fn every_rejection_has_its_reason_and_path() {
             RejectReason::WrongType,
             "prediction.probs[0]",
         ),
+        (
+            r#"{"ts":1767225600000,"model":"m","version":"v","features":{},"prediction":{"probs":[]}}"#,
+            RejectReason::WrongType,
+            "prediction.probs: expected one probability per class, got none",
+        ),
     ];
     for (input, want, path) in cases {
         let r = dec(input).expect_err(input);
