@@ -339,7 +339,7 @@ impl Metrics {
         };
         m.labels_joined.add(0, &[]);
         for side in ["prediction", "label"] {
-            for cause in ["expired", "evicted"] {
+            for cause in ["expired", "evicted", "too_long"] {
                 m.labels_unjoined.add(
                     0,
                     &[KeyValue::new("side", side), KeyValue::new("cause", cause)],
@@ -360,6 +360,11 @@ impl Metrics {
             .record(1, &[KeyValue::new("version", env!("CARGO_PKG_VERSION"))]);
         for r in RejectReason::ALL {
             m.rejected.add(0, &[KeyValue::new("reason", r.as_str())]);
+        }
+        // Counters whose labels are known up front exist from the start, so that rate()
+        // over them is 0, not empty, while nothing happens.
+        for kind in ["model", "metric_series"] {
+            m.evicted.add(0, &[KeyValue::new("kind", kind)]);
         }
         Ok(m)
     }
