@@ -24,6 +24,21 @@ fn write_stream(
     path
 }
 
+/// Model `fraud`: 8,000 healthy v1 records, then 12,000 of a v2 whose errors, latency and
+/// scores regress (enough for its alerts to fire and one rollback to be issued).
+fn regressed_rollout(dir: &Path) -> std::path::PathBuf {
+    write_stream(
+        dir,
+        "rollout.jsonl",
+        SimModel::generic("fraud", 20, 5),
+        12,
+        &[
+            phase(8_000, "v1", Behaviour::HEALTHY),
+            phase(12_000, "v2", Behaviour::REGRESSED),
+        ],
+    )
+}
+
 fn phase(records: u64, version: &str, behaviour: Behaviour) -> Phase {
     Phase {
         records,
@@ -123,16 +138,7 @@ fn input_drift_fires_soon_and_never_rolls_back() {
 #[test]
 fn a_replay_delivers_to_no_notifier_and_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = write_stream(
-        dir.path(),
-        "rollout.jsonl",
-        SimModel::generic("fraud", 20, 5),
-        12,
-        &[
-            phase(8_000, "v1", Behaviour::HEALTHY),
-            phase(12_000, "v2", Behaviour::REGRESSED),
-        ],
-    );
+    let input = regressed_rollout(dir.path());
     // A receiver that would see any connection: it is never accepted from, so one made
     // would wait in its backlog.
     let receiver = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -149,33 +155,23 @@ fn a_replay_delivers_to_no_notifier_and_says_so() {
         ),
     )
     .expect("write config");
-    let (a, c) = (
-        dir.path().join("alerts.jsonl"),
-        dir.path().join("commands.jsonl"),
+    let r = replay(
+        dir.path(),
+        &input,
+        &["--config", config.to_str().expect("utf8")],
     );
-    let out = vigil()
-        .args(["replay", "--config"])
-        .arg(&config)
-        .arg("--input")
-        .arg(&input)
-        .arg("--alerts-out")
-        .arg(&a)
-        .arg("--commands-out")
-        .arg(&c)
-        .output()
-        .expect("run vigil");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("[notify] is not used by a replay"),
-        "{stderr}"
+        r.stderr.contains("[notify] is not used by a replay"),
+        "{}",
+        r.stderr
     );
     // It had something to deliver, and delivered it to the files only.
     assert!(
-        read_lines(&a).iter().any(|e| e["state"] == "firing"),
-        "{stderr}"
+        r.alerts.iter().any(|e| e["state"] == "firing"),
+        "{}",
+        r.stderr
     );
-    assert_eq!(read_lines(&c).len(), 1, "{stderr}");
+    assert_eq!(r.commands.len(), 1, "{}", r.stderr);
     match receiver.accept() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("a replay connected to a notifier: {other:?}"),
@@ -185,16 +181,7 @@ fn a_replay_delivers_to_no_notifier_and_says_so() {
 #[test]
 fn regressed_version_gets_exactly_one_dry_run_rollback() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = write_stream(
-        dir.path(),
-        "rollout.jsonl",
-        SimModel::generic("fraud", 20, 5),
-        12,
-        &[
-            phase(8_000, "v1", Behaviour::HEALTHY),
-            phase(12_000, "v2", Behaviour::REGRESSED),
-        ],
-    );
+    let input = regressed_rollout(dir.path());
     let r = replay(dir.path(), &input, &[]);
     assert!(
         r.alerts
