@@ -113,6 +113,26 @@ pub(super) fn string<'a>(v: Json<'a>, path: &str) -> Result<Cow<'a, str>, Reject
     }
 }
 
+/// Longest model or version name: each is a label of vigil's metrics and alerts (and a
+/// key of its bounded state), where a kilobyte of junk would be copied everywhere. The
+/// label join store's bound on its strings is the same.
+pub const MAX_NAME_BYTES: usize = crate::detect::join::MAX_KEY_BYTES;
+
+/// `s` if it is at most [`MAX_NAME_BYTES`] long.
+pub(super) fn short<'a>(s: Cow<'a, str>, path: &str) -> Result<Cow<'a, str>, Rejection> {
+    if s.len() > MAX_NAME_BYTES {
+        return Err(reject(
+            RejectReason::TooLarge,
+            format!(
+                "{path}: {} bytes, more than the {MAX_NAME_BYTES} a model or version name may \
+                 have (it labels vigil's metrics and alerts)",
+                s.len()
+            ),
+        ));
+    }
+    Ok(s)
+}
+
 /// A string, or a number written as one (versions and ids are often integers).
 pub(super) fn name<'a>(v: Json<'a>, path: &str) -> Result<Cow<'a, str>, Rejection> {
     match v {

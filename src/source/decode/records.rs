@@ -1,7 +1,7 @@
 //! The typed records built from a parsed [`Top`]: inference (with its `prediction` and
 //! `status` shapes), label and metric, each field checked with its path.
 
-use super::checks::{finite, name, reject, required, string, ts, wrong, DecodeLimits};
+use super::checks::{finite, name, reject, required, short, string, ts, wrong, DecodeLimits};
 use super::json::Json;
 use super::top::{Features, Top};
 use crate::record::{
@@ -125,8 +125,8 @@ pub(super) fn inference<'a>(
     t: Top<'a>,
     limits: &DecodeLimits,
 ) -> Result<InferenceRecord<'a>, Rejection> {
-    let model = string(required(t.model, "model")?, "model")?;
-    let version = name(required(t.version, "version")?, "version")?;
+    let model = short(string(required(t.model, "model")?, "model")?, "model")?;
+    let version = short(name(required(t.version, "version")?, "version")?, "version")?;
     let ts = ts(t.ts)?;
     let request_id = match t.request_id {
         None | Some(Json::Null) => Cow::Borrowed(""),
@@ -202,7 +202,7 @@ pub(super) fn inference<'a>(
 }
 
 pub(super) fn label(t: Top<'_>) -> Result<LabelRecord<'_>, Rejection> {
-    let model = string(required(t.model, "model")?, "model")?;
+    let model = short(string(required(t.model, "model")?, "model")?, "model")?;
     let ts = ts(t.ts)?;
     let request_id = name(required(t.request_id, "request_id")?, "request_id")?;
     let label = match required(t.label, "label")? {

@@ -150,6 +150,30 @@ fn every_rejection_has_its_reason_and_path() {
             "prediction.probs[0]",
         ),
         (
+            &format!(
+                r#"{{"ts":1767225600000,"model":"{}","version":"v","features":{{}}}}"#,
+                "m".repeat(257)
+            ),
+            RejectReason::TooLarge,
+            "model: 257 bytes, more than the 256",
+        ),
+        (
+            &format!(
+                r#"{{"ts":1767225600000,"model":"m","version":"{}","features":{{}}}}"#,
+                "v".repeat(300)
+            ),
+            RejectReason::TooLarge,
+            "version: 300 bytes",
+        ),
+        (
+            &format!(
+                r#"{{"ts":1767225600000,"model":"{}","request_id":"r","label":1}}"#,
+                "m".repeat(300)
+            ),
+            RejectReason::TooLarge,
+            "model: 300 bytes",
+        ),
+        (
             r#"{"ts":1767225600000,"model":"m","version":"v","features":{},"prediction":{"probs":[]}}"#,
             RejectReason::WrongType,
             "prediction.probs: expected one probability per class, got none",
