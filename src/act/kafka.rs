@@ -20,11 +20,7 @@ pub struct SinkContext {
 
 impl ClientContext for SinkContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        let message = format!("{error}: {reason}");
-        let log = self.errors.lock().ok().and_then(|mut t| t.note(&message));
-        if let Some(repeated) = log {
-            tracing::error!(error = %message, repeated, "kafka producer error");
-        }
+        crate::source::kafka::log_client_error(&self.errors, "producer", error, reason);
     }
 }
 

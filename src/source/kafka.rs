@@ -64,13 +64,24 @@ impl LogThrottle {
     }
 }
 
+/// A librdkafka client error (a [`ClientContext::error`]), logged through `throttle`;
+/// `client` names the client (consumer, producer).
+pub fn log_client_error(
+    throttle: &Mutex<LogThrottle>,
+    client: &str,
+    error: KafkaError,
+    reason: &str,
+) {
+    let message = format!("{error}: {reason}");
+    let log = throttle.lock().ok().and_then(|mut t| t.note(&message));
+    if let Some(repeated) = log {
+        tracing::error!(error = %message, repeated, client, "kafka client error");
+    }
+}
+
 impl ClientContext for VigilContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        let message = format!("{error}: {reason}");
-        let log = self.errors.lock().ok().and_then(|mut t| t.note(&message));
-        if let Some(repeated) = log {
-            tracing::error!(error = %message, repeated, "kafka client error");
-        }
+        log_client_error(&self.errors, "consumer", error, reason);
     }
 
     fn stats(&self, stats: Statistics) {
