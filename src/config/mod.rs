@@ -381,7 +381,7 @@ impl Config {
         // one by its path, rather than in each setting's own check.
         let mut errors = Vec::new();
         find_non_finite(&toml::Value::Table(table.clone()), "", &mut errors);
-        let schema = schema::deserialize(text, table);
+        let schema = schema::deserialize(table);
         errors.extend(schema.errors);
         let consequence = |e: &String| {
             schema.removed.iter().any(|p| {

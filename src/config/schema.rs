@@ -20,7 +20,7 @@ pub(super) struct Schema<T = RawConfig> {
     /// The config with every offending key taken out; `None` only when an error could not
     /// be taken out (which the raw types' defaults rule out) or there were too many.
     pub raw: Option<T>,
-    /// `path: message (line N)`, in file order of discovery.
+    /// `path: message`, in order of discovery.
     pub errors: Vec<String>,
     /// The paths taken out; validation errors at or under them are consequences of the
     /// errors above and are not repeated.
@@ -60,25 +60,20 @@ fn display(base: &str, steps: &[Step]) -> String {
     })
 }
 
-/// Deserialises `table`, collecting every schema error. `text` is the file the table was
-/// parsed from; it only serves to give each error its line.
-pub(super) fn deserialize(text: &str, table: toml::Table) -> Schema {
-    let doc = text.parse::<toml_edit::ImDocument<String>>().ok();
-    collect(toml::Value::Table(table), "", &[], |steps| {
-        doc.as_ref().and_then(|d| line_of(text, d, steps))
-    })
+/// Deserialises `table`, collecting every schema error (their lines come after, from
+/// [`add_lines`], with the validation errors').
+pub(super) fn deserialize(table: toml::Table) -> Schema {
+    collect(toml::Value::Table(table), "", &[])
 }
 
 /// Deserialises `value`, found at `base` in the config, as a `T`, collecting every schema
-/// error by its path; `line(steps)` gives the line of a path below `base`, if known, and
-/// `outer` names the keys of `value`'s top table that were read before (a detector's
-/// `kind`), so that a misspelt key is matched against them too. Used for the whole file and
-/// for the tables validated by hand (detectors, `[metrics]`).
+/// error by its path in the file; `outer` names the keys of `value`'s top table that were
+/// read before (a detector's `kind`), so that a misspelt key is matched against them too.
+/// Used for the whole file and for the tables validated by hand (detectors, `[metrics]`).
 pub(super) fn collect<T: serde::de::DeserializeOwned>(
     mut value: toml::Value,
     base: &str,
     outer: &[&str],
-    line: impl Fn(&[Step]) -> Option<usize>,
 ) -> Schema<T> {
     let mut errors = Vec::new();
     let mut removed = Vec::new();
@@ -119,9 +114,6 @@ pub(super) fn collect<T: serde::de::DeserializeOwned>(
         // `steps` is in the coordinates of `value`, from which elements may have been
         // taken; the error is reported in the file's.
         let original = to_original(&steps, &shifted);
-        let line = line(&original)
-            .map(|l| format!(" (line {l})"))
-            .unwrap_or_default();
         let mut message = match unknown_key(&message) {
             Some(key) => unknown_key_message(&key, &message, outer),
             None => message,
@@ -134,7 +126,7 @@ pub(super) fn collect<T: serde::de::DeserializeOwned>(
                 .unwrap_or(rest.len());
             message = format!("{}expected a table{}", &message[..at], &rest[end..]);
         }
-        errors.push(format!("{}: {message}{line}", display(base, &original)));
+        errors.push(format!("{}: {message}", display(base, &original)));
         // A scalar element of an array is taken out alone, and the indexes of later errors
         // in that array are mapped back. An element that is a table goes with its whole
         // array instead: validation reports paths into what is left (`rules[1].severity`),
@@ -269,16 +261,16 @@ fn remove(v: &mut toml::Value, steps: &[Step]) -> bool {
     v.as_table_mut().is_some_and(|t| t.remove(last).is_some())
 }
 
-/// Appends ` (line N)` to each `path: message` in `errors` that has no line yet (the
-/// errors of validation, which sees values, not the file): the line of the key at `path`,
-/// or of the nearest enclosing key that the file has, so that a required key that is
-/// missing points at its table. Notes, in parentheses, are left as they are.
+/// Appends ` (line N)` to each `path: message` in `errors` (of the schema pass and of
+/// validation, neither of which sees the file's text): the line of the key at `path`, or
+/// of the nearest enclosing key that the file has, so that a required key that is missing
+/// points at its table. Notes, in parentheses, are left as they are.
 pub(super) fn add_lines(text: &str, errors: &mut [String]) {
     let Ok(doc) = text.parse::<toml_edit::ImDocument<String>>() else {
         return;
     };
     for e in errors.iter_mut() {
-        if e.starts_with('(') || e.contains(" (line ") {
+        if e.starts_with('(') {
             continue;
         }
         let Some(steps) = parse_path(e) else {
@@ -409,7 +401,9 @@ mod tests {
     use super::*;
 
     fn schema(text: &str) -> Schema {
-        deserialize(text, toml::from_str(text).expect("toml"))
+        let mut s = deserialize(toml::from_str(text).expect("toml"));
+        add_lines(text, &mut s.errors);
+        s
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn table_as<T: serde::de::DeserializeOwned>(
     outer: &[&str],
     table: toml::Table,
 ) -> Option<T> {
-    let s = super::schema::collect::<T>(toml::Value::Table(table), path, outer, |_| None);
+    let s = super::schema::collect::<T>(toml::Value::Table(table), path, outer);
     errs.0.extend(s.errors);
     s.raw
 }
